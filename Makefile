@@ -1,0 +1,57 @@
+# The README's two commands are `make run` and `make test`; every other target is a step they share.
+# Each step is idempotent, so both commands work on a fresh clone and are quick on a second call.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BUILD := build
+CHECKPOINTS := $(BUILD)/checkpoints
+REPOSITORY := model_repository
+DEBIAN_PACKAGES := fonts-noto-cjk fonts-nanum fonts-unfonts-core fonts-baekmuk hunspell-ko fontconfig
+
+.PHONY: run test setup system-packages weights model-repository lint benchmark clean
+
+run: setup model-repository
+	@echo "model repository ready in $(REPOSITORY)/ (serving with Triton arrives with the serving step)"
+
+test: setup weights
+	$(BIN)/python -m pytest
+
+setup: $(STAMP) system-packages
+
+# torch is installed first and pinned, so that pip takes the CPU wheel instead of resolving a CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The peer (RapidOCR) asks for opencv-python; we keep the headless build as the only OpenCV.
+	$(BIN)/python -m pip install --quiet --no-deps rapidocr_onnxruntime==1.4.4
+	touch $@
+
+# Fonts for rendered test images (Hangul, CJK, Latin) and the Korean word list.
+system-packages:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+weights: $(STAMP)
+	$(BIN)/python -m ocrstack.weights.rapidocr_import --out $(CHECKPOINTS)
+
+model-repository: weights
+	$(BIN)/python -m convert repository --checkpoints $(CHECKPOINTS) --repository $(REPOSITORY)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+benchmark: weights
+	$(BIN)/python scripts/benchmark_pipeline.py
+
+clean:
+	rm -rf $(BUILD) $(REPOSITORY)/*/1/*.onnx

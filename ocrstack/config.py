@@ -1,0 +1,122 @@
+"""One config record per model.
+
+Preprocessing, post-processing, export, the Triton configs and the tests all read these records, so no
+number about a model is typed twice. Records are frozen dataclasses: plain data, safe to share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ChannelOrder = Literal["BGR", "RGB"]
+Orientation = Literal["horizontal", "vertical"]
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """How pixel values become network inputs: ``(pixel * scale - mean) / std`` per channel.
+
+    ``channel_order`` is the order the network was trained with; images are decoded by OpenCV as BGR.
+    """
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    channel_order: ChannelOrder = "BGR"
+    scale: float = 1.0 / 255.0
+
+
+@dataclass(frozen=True)
+class DBPostProcess:
+    """Differentiable-binarization post-processing: probability map -> scored quadrilaterals."""
+
+    thresh: float = 0.3  # pixel threshold of the binary map
+    box_thresh: float = 0.5  # minimum mean probability inside a candidate box
+    max_candidates: int = 1000
+    unclip_ratio: float = 1.6  # how far the shrunk kernel is grown back to the text's extent
+    use_dilation: bool = True
+    score_mode: Literal["fast", "slow"] = "fast"
+    min_size: int = 3  # candidates with a shorter side (in map pixels) are dropped
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    name: str  # Triton model name, checkpoint and ONNX file stem
+    architecture: str  # key of ocrstack.models.factory.ARCHITECTURES
+    normalization: Normalization
+    postprocess: DBPostProcess = DBPostProcess()
+    # Resize policy: with "min" the short side is brought up to limit_side_len (never down); with
+    # "max" the long side is brought down to it (never up). Both end on multiples of `multiple`.
+    limit_side_len: int = 736
+    limit_type: Literal["min", "max"] = "min"
+    multiple: int = 32
+    max_side_len: int = 2000  # hard cap on the long side, whatever the policy says
+    # Images this short, or wider than this many heights, get black bands above and below before
+    # detection (as the peer does): DB misses lines that fill the whole input from edge to edge.
+    pad_min_height: int = 30
+    pad_max_aspect: float = 8.0
+    input_name: str = "image"
+    output_name: str = "probability"
+    source_onnx: str | None = None  # file in the rapidocr wheel the weights are imported from
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    name: str
+    architecture: str
+    normalization: Normalization
+    orientation: Orientation = "horizontal"
+    height: int = 48
+    # Crops are resized to `height` keeping their aspect ratio and right-padded to the smallest
+    # bucket that holds them, so that crops of similar width batch together without all paying for
+    # the widest one. The first bucket is also the minimum width the model sees.
+    width_buckets: tuple[int, ...] = (320, 480, 640, 960, 1280)
+    charset_file: str | None = None  # committed charset; None: carried by the imported weights
+    use_space_char: bool = True  # CTC classes are blank + charset (+ space)
+    batch_size: int = 6  # crops per call when run in-process (the peer's); Triton batches on its own
+    min_score: float = 0.5  # lines read with a lower mean confidence are dropped (the peer's)
+    input_name: str = "image"
+    output_name: str = "probabilities"
+    source_onnx: str | None = None
+
+    @property
+    def max_width(self) -> int:
+        return self.width_buckets[-1]
+
+
+PADDLE_NORMALIZATION = Normalization(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), channel_order="BGR")
+
+DETECTORS: dict[str, DetectorConfig] = {
+    "text_detection": DetectorConfig(
+        name="text_detection",
+        architecture="ppocrv4_mobile_det",
+        normalization=PADDLE_NORMALIZATION,
+        source_onnx="ch_PP-OCRv4_det_infer.onnx",
+    ),
+}
+
+RECOGNIZERS: dict[str, RecognizerConfig] = {
+    "text_recognition_ch": RecognizerConfig(
+        name="text_recognition_ch",
+        architecture="ppocrv4_mobile_rec",
+        normalization=PADDLE_NORMALIZATION,
+        source_onnx="ch_PP-OCRv4_rec_infer.onnx",
+    ),
+}
+
+# Crops at least this much taller than wide are read as vertical text.
+VERTICAL_ASPECT_RATIO = 1.5
+
+
+def detector_config(name: str = "text_detection") -> DetectorConfig:
+    try:
+        return DETECTORS[name]
+    except KeyError:
+        raise KeyError(f"unknown detector {name!r}; known: {sorted(DETECTORS)}") from None
+
+
+def recognizer_config(name: str) -> RecognizerConfig:
+    try:
+        return RECOGNIZERS[name]
+    except KeyError:
+        raise KeyError(f"unknown recognizer {name!r}; known: {sorted(RECOGNIZERS)}") from None

@@ -1,0 +1,36 @@
+"""The interface every runtime implements, so that the pipeline never knows which one it drives."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class InferenceEngine(ABC):
+    """Runs one model: named input arrays in, named output arrays out.
+
+    Implementations hold no per-call state, so one engine may serve concurrent callers when its
+    runtime allows it (ONNX Runtime sessions do).
+    """
+
+    @property
+    @abstractmethod
+    def input_names(self) -> list[str]: ...
+
+    @property
+    @abstractmethod
+    def output_names(self) -> list[str]: ...
+
+    @property
+    @abstractmethod
+    def metadata(self) -> dict[str, str]:
+        """Custom metadata the model carries (charset, normalisation...)."""
+
+    @abstractmethod
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def run_single(self, array: np.ndarray) -> np.ndarray:
+        """Convenience for the common one-input, one-output model."""
+        (input_name,) = self.input_names
+        return self.run({input_name: array})[self.output_names[0]]

@@ -1,0 +1,1 @@
+"""Checkpoints (state_dict + config record + checksum) and importing released weights into them."""
