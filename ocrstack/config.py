@@ -59,6 +59,11 @@ class DetectorConfig:
     output_name: str = "probability"
     source_onnx: str | None = None  # file in the rapidocr wheel the weights are imported from
 
+    @property
+    def max_input_side(self) -> int:
+        """The longest input side the resize policy produces: max_side_len floored to a multiple."""
+        return max(self.multiple, self.max_side_len // self.multiple * self.multiple)
+
 
 @dataclass(frozen=True)
 class RecognizerConfig:

@@ -35,7 +35,12 @@ REC_STAGES: list[list[BlockSpec]] = [
     [(3, 32, 64, 1, False), (3, 64, 64, 1, False)],
     [(3, 64, 128, (2, 1), False), (3, 128, 128, 1, False)],
     [(3, 128, 256, (1, 2), False)] + [(5, 256, 256, 1, False)] * 4,
-    [(5, 256, 512, (2, 1), True), (5, 512, 512, 1, True), (5, 512, 512, (2, 1), False), (5, 512, 512, 1, False)],
+    [
+        (5, 256, 512, (2, 1), True),
+        (5, 512, 512, 1, True),
+        (5, 512, 512, (2, 1), False),
+        (5, 512, 512, 1, False),
+    ],
 ]
 
 # Channels of the 1x1 convolutions that feed the detector's neck, before width scaling.
@@ -70,7 +75,9 @@ class RepConv(nn.Module):
 class LCNetV3Block(nn.Module):
     """Depthwise RepConv, optional squeeze-excite, pointwise RepConv."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: Stride, use_se: bool) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel: int, stride: Stride, use_se: bool
+    ) -> None:
         super().__init__()
         self.depthwise = RepConv(in_channels, in_channels, kernel, stride, groups=in_channels)
         self.se = SqueezeExcite(in_channels) if use_se else nn.Identity()

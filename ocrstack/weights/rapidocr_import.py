@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from ocrstack.config import DETECTORS, RECOGNIZERS
 from ocrstack.models import build_model
+from ocrstack.pipeline.ctc import charset_from_model_metadata
 from ocrstack.weights.checkpoint import Checkpoint, read_checksums, save_checkpoint, sha256_of
 
 # Constants the Paddle-to-ONNX converter creates for shapes, scalars and helper values.
@@ -81,7 +82,7 @@ def state_in_forward_order(model: nn.Module, example: torch.Tensor) -> list[tupl
     order: list[tuple[str, torch.Tensor]] = []
     visited: set[str] = set()
 
-    def hook_for(prefix: str, module: nn.Module):  # noqa: ANN202 - torch hook signature
+    def hook_for(prefix: str, module: nn.Module):
         def hook(*_: object) -> None:
             if prefix not in visited:
                 visited.add(prefix)
@@ -132,12 +133,8 @@ def map_weights(model: nn.Module, graph: onnx.ModelProto, example: torch.Tensor)
 
 
 def charset_from_graph(graph: onnx.ModelProto, use_space_char: bool) -> list[str]:
-    """The recognizer's class labels (blank excluded) from the graph's ``character`` metadata."""
-    meta = {p.key: p.value for p in graph.metadata_props}
-    if "character" not in meta:
-        raise WeightMappingError("recognizer graph has no 'character' metadata")
-    chars = meta["character"].splitlines()
-    return [*chars, " "] if use_space_char else chars
+    """The recognizer's class labels (blank excluded) from the graph's metadata."""
+    return charset_from_model_metadata({p.key: p.value for p in graph.metadata_props}, use_space_char)
 
 
 def _example_input(architecture_kind: str) -> torch.Tensor:
@@ -187,7 +184,9 @@ def import_all(out_dir: Path, models_dir: Path | None = None, force: bool = Fals
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("build/checkpoints"), help="checkpoint directory")
     parser.add_argument("--models-dir", type=Path, help="folder with the source ONNX files")
     parser.add_argument("--force", action="store_true", help="re-import even if checkpoints exist")

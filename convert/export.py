@@ -1,0 +1,92 @@
+"""Export a checkpoint to ONNX: named tensors, dynamic axes, and the config record in the metadata."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+
+from ocrstack.config import DETECTORS, RECOGNIZERS, DetectorConfig, RecognizerConfig
+from ocrstack.pipeline.ctc import CHARSET_KEY, charset_to_metadata
+from ocrstack.weights.checkpoint import Checkpoint
+
+OPSET = 17
+ModelConfig = DetectorConfig | RecognizerConfig
+
+
+def model_config(name: str) -> ModelConfig:
+    config = DETECTORS.get(name) or RECOGNIZERS.get(name)
+    if config is None:
+        raise KeyError(f"no config record named {name!r}")
+    return config
+
+
+def example_input(config: ModelConfig, batch: int = 2, grow: int = 0) -> torch.Tensor:
+    """A traceable input. Batch 2 by default, so the exporter cannot specialise the batch axis to 1;
+    ``grow`` adds pixels along the dynamic spatial axes, to exercise them."""
+    if isinstance(config, DetectorConfig):
+        return torch.rand(batch, 3, 96 + grow, 128 + grow)
+    length = config.width_buckets[0] + grow
+    if config.orientation == "vertical":
+        return torch.rand(batch, 3, length, config.height)
+    return torch.rand(batch, 3, config.height, length)
+
+
+def dynamic_axes(config: ModelConfig) -> dict[str, dict[int, str]]:
+    if isinstance(config, DetectorConfig):
+        spatial = {0: "batch", 2: "height", 3: "width"}
+        return {config.input_name: spatial, config.output_name: spatial}
+    length_axis = 2 if config.orientation == "vertical" else 3
+    return {
+        config.input_name: {0: "batch", length_axis: "length"},
+        config.output_name: {0: "batch", 1: "sequence"},
+    }
+
+
+def metadata(checkpoint: Checkpoint, config: ModelConfig) -> dict[str, str]:
+    """What a runtime needs to feed and decode the model without the Python config records."""
+    norm = config.normalization
+    entries = {
+        "model_name": config.name,
+        "architecture": config.architecture,
+        "source": checkpoint.source,
+        "mean": ",".join(map(str, norm.mean)),
+        "std": ",".join(map(str, norm.std)),
+        "scale": str(norm.scale),
+        "channel_order": norm.channel_order,
+    }
+    if checkpoint.charset is not None:
+        entries[CHARSET_KEY] = charset_to_metadata(checkpoint.charset)
+    if isinstance(config, RecognizerConfig):
+        entries.update(height=str(config.height), orientation=config.orientation)
+    return entries
+
+
+def export_onnx(checkpoint: Checkpoint, out_path: Path, opset: int = OPSET) -> Path:
+    """Write ``out_path`` and check it with ``onnx.checker``; returns the path."""
+    config = model_config(checkpoint.config_name)
+    model = checkpoint.build()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    # The TorchScript-based exporter keeps symbolic batch and spatial axes for these models; the
+    # dynamo exporter specialises the batch axis of the recognizer's attention. Its deprecation
+    # warning is expected, so it is not shown.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model,
+            (example_input(config),),
+            str(out_path),
+            input_names=[config.input_name],
+            output_names=[config.output_name],
+            dynamic_axes=dynamic_axes(config),
+            opset_version=opset,
+            dynamo=False,
+        )
+    graph = onnx.load(str(out_path))
+    onnx.helper.set_model_props(graph, metadata(checkpoint, config))
+    graph.producer_name = "ocrstack.convert"
+    onnx.checker.check_model(graph, full_check=True)
+    onnx.save(graph, str(out_path))
+    return out_path
