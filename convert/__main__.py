@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from convert.export import export_onnx, model_config
+from convert.export import export_onnx
 from convert.fp16 import to_fp16
 from convert.parity import check_parity
 from convert.repository import build_repository, parity_batches
 from convert.tensorrt import build_engine, trtexec_command
+from ocrstack.config import model_config
 from ocrstack.weights.checkpoint import load_checkpoint
 
 

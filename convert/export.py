@@ -8,19 +8,11 @@ from pathlib import Path
 import onnx
 import torch
 
-from ocrstack.config import DETECTORS, RECOGNIZERS, DetectorConfig, RecognizerConfig
+from ocrstack.config import DetectorConfig, ModelConfig, RecognizerConfig, model_config
 from ocrstack.pipeline.ctc import CHARSET_KEY, charset_to_metadata
 from ocrstack.weights.checkpoint import Checkpoint
 
 OPSET = 17
-ModelConfig = DetectorConfig | RecognizerConfig
-
-
-def model_config(name: str) -> ModelConfig:
-    config = DETECTORS.get(name) or RECOGNIZERS.get(name)
-    if config is None:
-        raise KeyError(f"no config record named {name!r}")
-    return config
 
 
 def example_input(config: ModelConfig, batch: int = 2, grow: int = 0) -> torch.Tensor:
@@ -28,19 +20,16 @@ def example_input(config: ModelConfig, batch: int = 2, grow: int = 0) -> torch.T
     ``grow`` adds pixels along the dynamic spatial axes, to exercise them."""
     if isinstance(config, DetectorConfig):
         return torch.rand(batch, 3, 96 + grow, 128 + grow)
-    length = config.width_buckets[0] + grow
-    if config.orientation == "vertical":
-        return torch.rand(batch, 3, length, config.height)
-    return torch.rand(batch, 3, config.height, length)
+    # Every recognizer reads rows; the pipeline turns vertical crops on their side first.
+    return torch.rand(batch, 3, config.height, config.width_buckets[0] + grow)
 
 
 def dynamic_axes(config: ModelConfig) -> dict[str, dict[int, str]]:
     if isinstance(config, DetectorConfig):
         spatial = {0: "batch", 2: "height", 3: "width"}
         return {config.input_name: spatial, config.output_name: spatial}
-    length_axis = 2 if config.orientation == "vertical" else 3
     return {
-        config.input_name: {0: "batch", length_axis: "length"},
+        config.input_name: {0: "batch", 3: "length"},
         config.output_name: {0: "batch", 1: "sequence"},
     }
 

@@ -13,8 +13,9 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
-from convert.export import example_input, export_onnx, model_config
+from convert.export import example_input, export_onnx
 from convert.parity import check_parity
+from ocrstack.config import model_config
 from ocrstack.weights.checkpoint import load_checkpoint, read_checksums
 
 CHECKPOINT_KEY = "checkpoint_sha256"

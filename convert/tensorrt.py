@@ -30,15 +30,10 @@ def shape_profile(config: DetectorConfig | RecognizerConfig, max_batch: int) -> 
     else:
         buckets = config.width_buckets
         opt_width = buckets[min(1, len(buckets) - 1)]
-        lengths = {
-            "min": (1, buckets[0]),
-            "opt": (max(1, max_batch // 2), opt_width),
-            "max": (max_batch, buckets[-1]),
-        }
-        vertical = config.orientation == "vertical"
         dims = {
-            k: (n, length, config.height) if vertical else (n, config.height, length)
-            for k, (n, length) in lengths.items()
+            "min": (1, config.height, buckets[0]),
+            "opt": (max(1, max_batch // 2), config.height, opt_width),
+            "max": (max_batch, config.height, buckets[-1]),
         }
     return {k: f"{config.input_name}:{n}x3x{h}x{w}" for k, (n, h, w) in dims.items()}
 

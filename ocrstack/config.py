@@ -113,6 +113,21 @@ RECOGNIZERS: dict[str, RecognizerConfig] = {
 VERTICAL_ASPECT_RATIO = 1.5
 
 
+ModelConfig = DetectorConfig | RecognizerConfig
+
+
+def all_configs() -> dict[str, ModelConfig]:
+    return {**DETECTORS, **RECOGNIZERS}
+
+
+def model_config(name: str) -> ModelConfig:
+    """The config record of any model, detector or recognizer."""
+    try:
+        return all_configs()[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; known: {sorted(all_configs())}") from None
+
+
 def detector_config(name: str = "text_detection") -> DetectorConfig:
     try:
         return DETECTORS[name]

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import nn
 
 from ocrstack.models.dbnet import DBNet
+from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.models.ppocr_rec import PPOCRv4Recognizer
 
 
@@ -14,15 +15,25 @@ def _detector(num_classes: int | None) -> nn.Module:
     return DBNet()
 
 
-def _ppocr_recognizer(num_classes: int | None) -> nn.Module:
+def _recognizer_classes(num_classes: int | None) -> int:
     if num_classes is None:
         raise ValueError("a recognizer needs num_classes (blank + charset)")
-    return PPOCRv4Recognizer(num_classes)
+    return num_classes
+
+
+def _ppocr_recognizer(num_classes: int | None) -> nn.Module:
+    return PPOCRv4Recognizer(_recognizer_classes(num_classes))
+
+
+def _korean_recognizer(num_classes: int | None) -> nn.Module:
+    return KoreanRecognizer(_recognizer_classes(num_classes))
 
 
 ARCHITECTURES: dict[str, Callable[[int | None], nn.Module]] = {
     "ppocrv4_mobile_det": _detector,
     "ppocrv4_mobile_rec": _ppocr_recognizer,
+    # One name for both orientations: vertical crops arrive rotated, so the models differ only in weights.
+    "korean_mobilenetv3_bilstm": _korean_recognizer,
 }
 
 

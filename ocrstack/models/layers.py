@@ -43,7 +43,7 @@ class AffineHardSwish(nn.Module):
 
 
 class ConvBN(nn.Module):
-    """Convolution without bias, batch norm, optional activation."""
+    """Convolution without bias, batch norm, optional activation (grouped for depthwise convs)."""
 
     def __init__(
         self,
@@ -53,9 +53,12 @@ class ConvBN(nn.Module):
         stride: int | tuple[int, int] = 1,
         padding: int | tuple[int, int] = 0,
         act: nn.Module | None = None,
+        groups: int = 1,
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False
+        )
         self.bn = nn.BatchNorm2d(out_channels)
         self.act = act if act is not None else nn.Identity()
 

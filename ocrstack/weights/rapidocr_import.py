@@ -24,7 +24,7 @@ from onnx import numpy_helper
 from torch import nn
 from tqdm import tqdm
 
-from ocrstack.config import DETECTORS, RECOGNIZERS
+from ocrstack.config import DetectorConfig, RecognizerConfig, all_configs, model_config
 from ocrstack.models import build_model
 from ocrstack.pipeline.ctc import charset_from_model_metadata
 from ocrstack.weights.checkpoint import Checkpoint, read_checksums, save_checkpoint, sha256_of
@@ -137,24 +137,25 @@ def charset_from_graph(graph: onnx.ModelProto, use_space_char: bool) -> list[str
     return charset_from_model_metadata({p.key: p.value for p in graph.metadata_props}, use_space_char)
 
 
-def _example_input(architecture_kind: str) -> torch.Tensor:
+def _example_input(config: DetectorConfig | RecognizerConfig) -> torch.Tensor:
     # Small, but large enough for every stride and the recognizer's (3, 2) pooling window.
-    return torch.zeros(1, 3, 64, 64) if architecture_kind == "det" else torch.zeros(1, 3, 48, 64)
+    if isinstance(config, DetectorConfig):
+        return torch.zeros(1, 3, 64, 64)
+    return torch.zeros(1, 3, config.height, 64)
 
 
 def import_model(config_name: str, models_dir: Path) -> Checkpoint:
     """Build the configured module and fill it with the weights of its source graph."""
-    config = DETECTORS.get(config_name) or RECOGNIZERS[config_name]
+    config = model_config(config_name)
     if config.source_onnx is None:
         raise ValueError(f"{config_name} has no released weights to import")
     source = models_dir / config.source_onnx
     graph = onnx.load(str(source))
     charset = None
-    if config_name in RECOGNIZERS:
-        charset = charset_from_graph(graph, RECOGNIZERS[config_name].use_space_char)
+    if isinstance(config, RecognizerConfig):
+        charset = charset_from_graph(graph, config.use_space_char)
     model = build_model(config.architecture, None if charset is None else len(charset) + 1)
-    kind = "det" if config_name in DETECTORS else "rec"
-    state = map_weights(model, graph, _example_input(kind))
+    state = map_weights(model, graph, _example_input(config))
     return Checkpoint(
         config_name=config_name,
         architecture=config.architecture,
@@ -165,7 +166,7 @@ def import_model(config_name: str, models_dir: Path) -> Checkpoint:
 
 
 def importable_configs() -> list[str]:
-    return [name for name, c in {**DETECTORS, **RECOGNIZERS}.items() if c.source_onnx is not None]
+    return [name for name, c in all_configs().items() if c.source_onnx is not None]
 
 
 def import_all(out_dir: Path, models_dir: Path | None = None, force: bool = False) -> dict[str, Path]:

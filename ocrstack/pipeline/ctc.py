@@ -1,0 +1,78 @@
+"""CTC greedy decoding and the charset a recognition model carries in its metadata.
+
+Charset convention: a charset is the list of the model's non-blank classes in class order, so that
+class ``i`` (``i >= 1``) reads ``charset[i - 1]`` and class 0 is the CTC blank. When a model was
+trained with ``use_space_char`` the space is part of the list, as its last entry. Exported models
+carry it under the metadata key ``"charset"``, newline-joined. The original PP-OCR / RapidOCR files
+carry the key ``"character"`` instead, whose list lacks the space that PP-OCR appends as the last
+class; :func:`charset_from_model_metadata` completes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+BLANK = 0
+CHARSET_KEY = "charset"
+RAPIDOCR_CHARSET_KEY = "character"
+
+
+def ctc_greedy_decode(probs: np.ndarray, charset: Sequence[str]) -> list[tuple[str, float]]:
+    """Best-path decoding of N x T x C class probabilities (class 0 blank, then ``charset``).
+
+    Repeats are collapsed and blanks removed; a line's confidence is the mean of the winning
+    probabilities of the characters kept (0.0 for an empty line).
+    """
+    probs = np.asarray(probs)
+    if probs.ndim != 3:
+        raise ValueError(f"expected N x T x C probabilities, got shape {probs.shape}")
+    if probs.shape[2] != len(charset) + 1:
+        raise ValueError(f"model has {probs.shape[2]} classes, charset gives {len(charset) + 1} (with blank)")
+    best = probs.argmax(axis=2)
+    best_prob = probs.max(axis=2)
+    return [_decode_one(best[n], best_prob[n], charset) for n in range(probs.shape[0])]
+
+
+def _decode_one(classes: np.ndarray, class_probs: np.ndarray, charset: Sequence[str]) -> tuple[str, float]:
+    starts = np.ones(classes.shape, dtype=bool)
+    starts[1:] = classes[1:] != classes[:-1]  # a run of one class is one character
+    keep = starts & (classes != BLANK)
+    text = "".join(charset[c - 1] for c in classes[keep])
+    score = float(class_probs[keep].mean()) if keep.any() else 0.0
+    return text, score
+
+
+def charset_to_metadata(chars: Sequence[str]) -> str:
+    """Charset -> the newline-joined metadata value."""
+    for char in chars:
+        if not char or "\n" in char:
+            raise ValueError(f"charset entry {char!r} cannot be stored one per line")
+    return "\n".join(chars)
+
+
+def charset_from_metadata(value: str) -> list[str]:
+    """The newline-joined metadata value -> charset.
+
+    Split on "\\n" only: ``str.splitlines`` would also split on characters such as U+2028 or U+001C
+    that may be legitimate charset entries.
+    """
+    if not value:
+        raise ValueError("empty charset")
+    chars = value.split("\n")
+    if chars[-1] == "":  # a file-style trailing newline
+        chars.pop()
+    if any(not char for char in chars):
+        raise ValueError("charset has an empty entry")
+    return chars
+
+
+def charset_from_model_metadata(metadata: Mapping[str, str], use_space_char: bool) -> list[str]:
+    """Charset from a model's metadata: ours under "charset", or the original file's "character"."""
+    if CHARSET_KEY in metadata:
+        return charset_from_metadata(metadata[CHARSET_KEY])
+    if RAPIDOCR_CHARSET_KEY in metadata:
+        chars = charset_from_metadata(metadata[RAPIDOCR_CHARSET_KEY])
+        return [*chars, " "] if use_space_char else chars
+    raise KeyError(f"model metadata has no {CHARSET_KEY!r} (or {RAPIDOCR_CHARSET_KEY!r}) key")

@@ -1,0 +1,169 @@
+"""The Korean recognizer: shapes, size, the [N, 3, 48, W] contract, the factory, ONNX export parity,
+trainability."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from convert.export import OPSET, export_onnx
+from ocrstack.config import PADDLE_NORMALIZATION, RECOGNIZERS, Orientation, RecognizerConfig
+from ocrstack.models import build_model
+from ocrstack.models.korean_rec import INPUT_HEIGHT, KoreanRecognizer, count_parameters
+from ocrstack.weights.checkpoint import Checkpoint
+
+ARCHITECTURE = "korean_mobilenetv3_bilstm"
+# About a Korean charset's size: KS X 1001's 2,350 Hangul syllables, ASCII, punctuation, space and blank.
+NUM_CLASSES = 2600
+MAX_PARAMETERS = 1_500_000
+
+
+def _random_model(seed: int = 0) -> KoreanRecognizer:
+    """Random weights and random batch-norm statistics (the defaults would make every norm an identity
+    and hide export mistakes in them)."""
+    torch.manual_seed(seed)
+    model = KoreanRecognizer(NUM_CLASSES)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            assert module.running_mean is not None and module.running_var is not None
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+@pytest.mark.parametrize("length", [8, 45, 160, 320, 968])
+def test_output_shape_and_probabilities(length: int) -> None:
+    model = _random_model()
+    x = model.example_input(length, batch=2)
+    assert x.shape == (2, 3, INPUT_HEIGHT, length)
+    with torch.no_grad():
+        probabilities = model(x)
+    assert probabilities.shape == (2, model.sequence_length(length), NUM_CLASSES)
+    assert model.sequence_length(length) == -(-length // 8)
+    assert torch.all(probabilities >= 0)
+    torch.testing.assert_close(probabilities.sum(-1), torch.ones(2, model.sequence_length(length)))
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 32, 160), (1, 3, 160, INPUT_HEIGHT)])
+def test_wrong_height_is_refused(shape: tuple[int, ...]) -> None:
+    """A column that was not turned (or a crop resized to another height) is an error, not a misread."""
+    with pytest.raises(ValueError, match="48"):
+        KoreanRecognizer(10)(torch.rand(shape))
+
+
+def test_too_few_classes_are_refused() -> None:
+    with pytest.raises(ValueError, match="num_classes"):
+        KoreanRecognizer(1)
+
+
+def test_parameter_budget() -> None:
+    assert count_parameters(KoreanRecognizer(NUM_CLASSES)) <= MAX_PARAMETERS
+
+
+def test_factory_builds_it() -> None:
+    model = build_model(ARCHITECTURE, NUM_CLASSES)
+    assert isinstance(model, KoreanRecognizer)
+    assert model.num_classes == NUM_CLASSES
+    with pytest.raises(ValueError, match="num_classes"):
+        build_model(ARCHITECTURE)
+
+
+def test_log_probs_and_logits_agree_with_probabilities() -> None:
+    model = _random_model()
+    x = model.example_input(96, batch=2)
+    with torch.no_grad():
+        probabilities = model(x)
+        torch.testing.assert_close(model.log_probs(x).exp(), probabilities)
+        torch.testing.assert_close(model.logits(x).softmax(-1), probabilities)
+
+
+def test_ctc_training_step_lowers_the_loss() -> None:
+    """A few optimiser steps on a fixed batch: gradients reach the whole network through log_probs."""
+    torch.manual_seed(0)
+    model = KoreanRecognizer(20, dropout=0.0)
+    x = model.example_input(128, batch=4)
+    targets = torch.randint(1, 20, (4, 5))
+    lengths = torch.full((4,), model.sequence_length(128), dtype=torch.long)
+    ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        loss = ctc(model.log_probs(x).transpose(0, 1), targets, lengths, torch.full((4,), 5))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert all(p.grad is not None for p in model.parameters())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+Exported = tuple[KoreanRecognizer, RecognizerConfig, Path, ort.InferenceSession]
+
+
+def _config(orientation: Orientation) -> RecognizerConfig:
+    """A record like the ones the Korean recognizers will have: both orientations share the
+    architecture and the layout, only the weights (and the record's name) differ."""
+    return RecognizerConfig(
+        name=f"test_text_recognition_ko_{orientation}",
+        architecture=ARCHITECTURE,
+        normalization=PADDLE_NORMALIZATION,
+        orientation=orientation,
+    )
+
+
+@pytest.fixture(scope="module", params=["horizontal", "vertical"])
+def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """convert/'s own export of a random-weight checkpoint, the test record registered for the call."""
+    model, config = _random_model(seed=1), _config(request.param)
+    charset = [chr(0xAC00 + i) for i in range(NUM_CLASSES - 1)]  # Hangul syllables
+    checkpoint = Checkpoint(config.name, ARCHITECTURE, model.state_dict(), charset, source="random")
+    path = tmp_path_factory.mktemp("korean_rec") / f"{config.name}.onnx"
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        patch.setitem(RECOGNIZERS, config.name, config)
+        warnings.simplefilter("ignore")  # the tracer's LSTM size checks and its blanket LSTM batch warning
+        export_onnx(checkpoint, path)
+    return model, config, path, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _dims(value: onnx.ValueInfoProto) -> list[str | int]:
+    return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+
+def test_export_declares_named_dynamic_axes(exported: Exported) -> None:
+    _, config, path, _ = exported
+    graph = onnx.load(str(path))
+    assert [opset.version for opset in graph.opset_import if opset.domain in ("", "ai.onnx")] == [OPSET]
+    (image,) = graph.graph.input
+    (probabilities,) = graph.graph.output
+    # The layout every recognizer shares, whatever the orientation; a length axis left unnamed would
+    # keep the traced size and fail here.
+    assert (image.name, _dims(image)) == (config.input_name, ["batch", 3, INPUT_HEIGHT, "length"])
+    assert (probabilities.name, _dims(probabilities)) == (
+        config.output_name,
+        ["batch", "sequence", NUM_CLASSES],
+    )
+    # One LSTM node, run over the dynamic sequence (not unrolled to the traced length).
+    assert [node.op_type for node in graph.graph.node].count("LSTM") == 1
+    properties = {p.key: p.value for p in graph.metadata_props}
+    assert (properties["architecture"], properties["orientation"]) == (ARCHITECTURE, config.orientation)
+
+
+@pytest.mark.parametrize(("batch", "length"), [(1, 8), (1, 160), (3, 320), (8, 160), (2, 1000)])
+def test_onnxruntime_matches_pytorch(exported: Exported, batch: int, length: int) -> None:
+    model, config, _, session = exported
+    torch.manual_seed(batch * 10_000 + length)
+    x = model.example_input(length, batch)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    (actual,) = session.run(None, {config.input_name: x.numpy()})
+    assert actual.shape == expected.shape
+    assert float(np.abs(actual - expected).max()) <= 1e-4
+    np.testing.assert_array_equal(actual.argmax(-1), expected.argmax(-1))
