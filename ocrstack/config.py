@@ -51,6 +51,9 @@ class DetectorConfig:
     limit_type: Literal["min", "max"] = "min"
     multiple: int = 32
     max_side_len: int = 2000  # hard cap on the long side, whatever the policy says
+    # Inputs are padded (bottom/right, black) up to multiples of this, so that images of similar size
+    # share a shape and Triton can batch them; equal to `multiple`, it pads nothing.
+    size_bucket: int = 32
     # Images this short, or wider than this many heights, get black bands above and below before
     # detection (as the peer does): DB misses lines that fill the whole input from edge to edge.
     pad_min_height: int = 30

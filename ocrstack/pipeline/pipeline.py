@@ -6,7 +6,6 @@ behaviour the served pipeline is tested against.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +15,14 @@ import numpy as np
 from ocrstack.config import DetectorConfig, Orientation, RecognizerConfig
 from ocrstack.engine import InferenceEngine, OnnxRuntimeEngine
 from ocrstack.pipeline.ctc import charset_from_model_metadata, ctc_greedy_decode
-from ocrstack.pipeline.db_postprocess import boxes_from_probability_map
-from ocrstack.pipeline.geometry import clip_quads, crop_quad, is_vertical, quad_size, rotate_to_horizontal
-from ocrstack.pipeline.preprocess import (
-    choose_width_bucket,
-    detection_input,
-    pad_for_detection,
-    recognition_batch,
+from ocrstack.pipeline.preprocess import recognition_batch
+from ocrstack.pipeline.stages import (
+    boxes_from_detection,
+    cut_lines,
+    prepare_detection,
+    recognition_chunks,
+    route,
 )
-from ocrstack.pipeline.reading_order import reading_order
 
 
 @dataclass
@@ -107,33 +105,19 @@ class OcrPipeline:
     def __call__(self, image_bgr: np.ndarray) -> list[TextLine]:
         """Every line read with enough confidence, in reading order."""
         quads, _ = self.detect(image_bgr)
-        quads = quads[reading_order(quads)]
-        crops = [crop_quad(image_bgr, quad) for quad in quads]
-        orientations: list[Orientation] = [
-            "vertical" if is_vertical(*crop.shape[:2]) else "horizontal" for crop in crops
-        ]
-        results = self._read(crops, orientations)
-        lines = [
+        lines = cut_lines(image_bgr, quads)
+        results = self._read(lines.crops, lines.orientations)
+        read = [
             TextLine(quad, text, score, orientation)
-            for quad, (text, score), orientation in zip(quads, results, orientations, strict=True)
+            for quad, (text, score), orientation in zip(lines.quads, results, lines.orientations, strict=True)
         ]
-        return [line for line in lines if line.score >= self._min_score(line.orientation)]
+        return [line for line in read if line.score >= self._min_score(line.orientation)]
 
     def detect(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Quads (N x 4 x 2 float32, tl/tr/br/bl, original pixels) and their detection scores."""
-        padded, top = pad_for_detection(image_bgr, self.det_cfg)
-        batch, _ = detection_input(padded, self.det_cfg)
+        batch, plan = prepare_detection(image_bgr, self.det_cfg)
         prob = run_model(self.detector, self.det_cfg.input_name, self.det_cfg.output_name, batch)
-        padded_size = (padded.shape[0], padded.shape[1])
-        prob_map = prob.reshape(prob.shape[-2:])  # 1 x 1 x H x W, or 1 x H x W from some exporters
-        quads, scores = boxes_from_probability_map(prob_map, self.det_cfg.postprocess, padded_size)
-        if top == 0:
-            return quads, scores
-        quads[..., 1] -= top
-        quads = clip_quads(quads, *image_bgr.shape[:2])
-        # A box that lay mostly in the bands is a sliver of the image now.
-        keep = np.array([min(quad_size(q)) > self.det_cfg.postprocess.min_size for q in quads], dtype=bool)
-        return quads[keep], scores[keep]
+        return boxes_from_detection(prob, plan, image_bgr.shape, self.det_cfg)
 
     def recognize(
         self, crops: Sequence[np.ndarray], orientation: Orientation = "horizontal"
@@ -143,36 +127,20 @@ class OcrPipeline:
         the crops' order."""
         recognizer = self.recognizers[orientation]
         cfg = recognizer.config
-        batch_size = self.rec_batch_size or cfg.batch_size
-        by_bucket: dict[int, list[int]] = defaultdict(list)
-        for index, crop in enumerate(crops):
-            by_bucket[choose_width_bucket(crop.shape[0], crop.shape[1], cfg)].append(index)
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        for width, indices in by_bucket.items():
-            for start in range(0, len(indices), batch_size):
-                chunk = indices[start : start + batch_size]
-                batch = recognition_batch([crops[i] for i in chunk], cfg, width)
-                probs = run_model(recognizer.engine, cfg.input_name, cfg.output_name, batch)
-                for index, result in zip(chunk, ctc_greedy_decode(probs, recognizer.charset), strict=True):
-                    results[index] = result
+        for width, chunk in recognition_chunks(crops, cfg, self.rec_batch_size or cfg.batch_size):
+            batch = recognition_batch([crops[i] for i in chunk], cfg, width)
+            probs = run_model(recognizer.engine, cfg.input_name, cfg.output_name, batch)
+            for index, result in zip(chunk, ctc_greedy_decode(probs, recognizer.charset), strict=True):
+                results[index] = result
         return results
 
     def _read(self, crops: list[np.ndarray], orientations: list[Orientation]) -> list[tuple[str, float]]:
-        """Route each crop to its orientation's recognizer (the horizontal one when there is no other).
-
-        Vertical crops are always turned 90 degrees counter-clockwise first, so that every recognizer
-        takes the same input layout (``height`` rows, width buckets): a vertical model is one trained
-        on columns turned that way, whose glyphs lie on their side.
-        """
-        groups: dict[Orientation, list[int]] = defaultdict(list)
-        inputs = list(crops)
-        for index, orientation in enumerate(orientations):
-            if orientation == "vertical":
-                inputs[index] = rotate_to_horizontal(crops[index])
-            groups[orientation if orientation in self.recognizers else "horizontal"].append(index)
+        """Route each crop (vertical ones already turned on their side) to its orientation's
+        recognizer, or to the horizontal one when there is no other."""
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        for orientation, indices in groups.items():
-            read = self.recognize([inputs[i] for i in indices], orientation)
+        for orientation, indices in route(orientations, list(self.recognizers)).items():
+            read = self.recognize([crops[i] for i in indices], orientation)
             for index, result in zip(indices, read, strict=True):
                 results[index] = result
         return results

@@ -1,0 +1,131 @@
+"""The pipeline's stages as plain functions over arrays.
+
+The in-process :class:`~ocrstack.pipeline.pipeline.OcrPipeline` and the Triton python models both call
+these, so the served pipeline and the reference cannot drift apart: only the way models are run differs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ocrstack.config import DetectorConfig, Normalization, Orientation, RecognizerConfig
+from ocrstack.pipeline.db_postprocess import boxes_from_probability_map
+from ocrstack.pipeline.geometry import clip_quads, crop_quad, is_vertical, quad_size, rotate_to_horizontal
+from ocrstack.pipeline.preprocess import choose_width_bucket, detection_input, pad_for_detection
+from ocrstack.pipeline.reading_order import reading_order
+
+
+@dataclass(frozen=True)
+class DetectionPlan:
+    """How an image became the detector's input, so that its probability map can be mapped back."""
+
+    pad_top: int  # rows of black band added above (and below) the image
+    padded_height: int  # image size with the bands
+    padded_width: int
+    input_height: int  # the resized input, before padding to a size bucket
+    input_width: int
+
+    def as_array(self) -> np.ndarray:
+        """As an INT32 vector, to travel between Triton models."""
+        return np.array(
+            [self.pad_top, self.padded_height, self.padded_width, self.input_height, self.input_width],
+            dtype=np.int32,
+        )
+
+    @classmethod
+    def from_array(cls, values: np.ndarray) -> DetectionPlan:
+        top, height, width, input_h, input_w = (int(v) for v in np.asarray(values).reshape(-1)[:5])
+        return cls(top, height, width, input_h, input_w)
+
+
+@dataclass(frozen=True)
+class LineCrops:
+    """Detected lines in reading order, cut out and laid as rows for the recognizers."""
+
+    quads: np.ndarray  # N x 4 x 2 float32, original image pixels
+    crops: list[np.ndarray]  # vertical lines already turned 90 degrees counter-clockwise
+    orientations: list[Orientation]
+
+
+def black_value(norm: Normalization) -> np.ndarray:
+    """A black pixel after normalisation, per channel (shape 3 x 1 x 1)."""
+    mean, std = np.asarray(norm.mean, np.float32), np.asarray(norm.std, np.float32)
+    return ((0.0 - mean) / std).reshape(3, 1, 1)
+
+
+def pad_to_size_bucket(batch: np.ndarray, cfg: DetectorConfig) -> np.ndarray:
+    """Pad the input bottom/right with black up to multiples of ``cfg.size_bucket``, so that images of
+    similar size share an input shape and can be batched together."""
+    height, width = batch.shape[2:]
+    bucket_h = -(-height // cfg.size_bucket) * cfg.size_bucket
+    bucket_w = -(-width // cfg.size_bucket) * cfg.size_bucket
+    if (bucket_h, bucket_w) == (height, width):
+        return batch
+    padded = np.empty((*batch.shape[:2], bucket_h, bucket_w), dtype=batch.dtype)
+    padded[...] = black_value(cfg.normalization)
+    padded[:, :, :height, :width] = batch
+    return padded
+
+
+def prepare_detection(image: np.ndarray, cfg: DetectorConfig) -> tuple[np.ndarray, DetectionPlan]:
+    """Image -> the detector's 1 x 3 x H x W input and the plan to map its output back."""
+    padded, top = pad_for_detection(image, cfg)
+    batch, _ = detection_input(padded, cfg)
+    plan = DetectionPlan(top, padded.shape[0], padded.shape[1], batch.shape[2], batch.shape[3])
+    return pad_to_size_bucket(batch, cfg), plan
+
+
+def boxes_from_detection(
+    probability: np.ndarray, plan: DetectionPlan, image_shape: tuple[int, ...], cfg: DetectorConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The detector's output -> quads (N x 4 x 2 float32, original pixels) and their scores."""
+    prob_map = probability.reshape(probability.shape[-2:])[: plan.input_height, : plan.input_width]
+    padded_size = (plan.padded_height, plan.padded_width)
+    quads, scores = boxes_from_probability_map(prob_map, cfg.postprocess, padded_size)
+    if plan.pad_top == 0:
+        return quads, scores
+    quads[..., 1] -= plan.pad_top
+    quads = clip_quads(quads, image_shape[0], image_shape[1])
+    # A box that lay mostly in the bands is a sliver of the image now.
+    keep = np.array([min(quad_size(q)) > cfg.postprocess.min_size for q in quads], dtype=bool)
+    return quads[keep], scores[keep]
+
+
+def cut_lines(image: np.ndarray, quads: np.ndarray) -> LineCrops:
+    """Sort quads into reading order, crop them, and turn vertical ones on their side."""
+    quads = quads[reading_order(quads)] if len(quads) else quads
+    crops, orientations = [], []
+    for quad in quads:
+        crop = crop_quad(image, quad)
+        vertical = is_vertical(*crop.shape[:2])
+        crops.append(rotate_to_horizontal(crop) if vertical else crop)
+        orientations.append("vertical" if vertical else "horizontal")
+    return LineCrops(quads, crops, orientations)
+
+
+def route(
+    orientations: Sequence[Orientation], available: Sequence[Orientation]
+) -> dict[Orientation, list[int]]:
+    """Indices of the crops each recognizer reads; without a vertical model the horizontal one reads all."""
+    groups: dict[Orientation, list[int]] = defaultdict(list)
+    for index, orientation in enumerate(orientations):
+        groups[orientation if orientation in available else "horizontal"].append(index)
+    return dict(groups)
+
+
+def recognition_chunks(
+    crops: Sequence[np.ndarray], cfg: RecognizerConfig, max_batch: int
+) -> list[tuple[int, list[int]]]:
+    """(width bucket, crop indices) chunks: crops of one bucket together, at most ``max_batch`` each."""
+    by_bucket: dict[int, list[int]] = defaultdict(list)
+    for index, crop in enumerate(crops):
+        by_bucket[choose_width_bucket(crop.shape[0], crop.shape[1], cfg)].append(index)
+    return [
+        (width, indices[start : start + max_batch])
+        for width, indices in sorted(by_bucket.items())
+        for start in range(0, len(indices), max_batch)
+    ]

@@ -1,0 +1,75 @@
+"""Stage functions shared by the in-process pipeline and the Triton python models."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ocrstack.config import detector_config, recognizer_config
+from ocrstack.pipeline.stages import (
+    DetectionPlan,
+    black_value,
+    boxes_from_detection,
+    cut_lines,
+    pad_to_size_bucket,
+    prepare_detection,
+    recognition_chunks,
+    route,
+)
+
+
+def test_plan_round_trips_through_an_array() -> None:
+    plan = DetectionPlan(7, 100, 200, 736, 1472)
+    assert DetectionPlan.from_array(plan.as_array()) == plan
+    assert plan.as_array().dtype == np.int32
+
+
+def test_size_bucket_pads_with_black_bottom_right() -> None:
+    cfg = dataclasses.replace(detector_config(), size_bucket=128)
+    batch = np.zeros((1, 3, 736, 992), np.float32)
+    padded = pad_to_size_bucket(batch, cfg)
+    assert padded.shape == (1, 3, 768, 1024)
+    np.testing.assert_array_equal(padded[:, :, :736, :992], batch)
+    np.testing.assert_allclose(padded[0, :, 740, 1000], black_value(cfg.normalization).ravel())
+    assert pad_to_size_bucket(batch, detector_config()) is batch  # bucket = multiple: nothing to pad
+
+
+def test_bucket_padding_does_not_move_boxes() -> None:
+    """A probability map computed on a padded input maps back to the same boxes."""
+    cfg = dataclasses.replace(detector_config(), size_bucket=256)
+    image = np.full((300, 500, 3), 255, np.uint8)
+    batch, plan = prepare_detection(image, cfg)
+    assert batch.shape[2] % 256 == 0 and batch.shape[3] % 256 == 0
+    prob = np.zeros(batch.shape[2:], np.float32)
+    scale_y, scale_x = plan.input_height / 300, plan.input_width / 500
+    prob[int(100 * scale_y) : int(140 * scale_y), int(50 * scale_x) : int(400 * scale_x)] = 0.9
+    prob[plan.input_height + 5 :, :] = 0.9  # whatever the padding produces is ignored
+    quads, scores = boxes_from_detection(prob[None, None], plan, image.shape, cfg)
+    assert len(quads) == 1 and scores[0] > 0.8
+    assert quads[0][:, 0].min() < 55 and quads[0][:, 0].max() > 395
+
+
+def test_cut_lines_orders_and_turns_vertical_crops() -> None:
+    image = np.zeros((400, 400, 3), np.uint8)
+    column = np.array([[300, 20], [340, 20], [340, 300], [300, 300]], np.float32)
+    row = np.array([[10, 10], [200, 10], [200, 40], [10, 40]], np.float32)
+    lines = cut_lines(image, np.stack([column, row]))
+    assert lines.orientations == ["horizontal", "vertical"]
+    assert lines.crops[1].shape[1] > lines.crops[1].shape[0]  # laid as a row
+    assert cut_lines(image, np.zeros((0, 4, 2), np.float32)).crops == []
+
+
+def test_route_falls_back_to_the_horizontal_model() -> None:
+    orientations = ["horizontal", "vertical", "horizontal"]
+    assert route(orientations, ["horizontal"]) == {"horizontal": [0, 1, 2]}
+    assert route(orientations, ["horizontal", "vertical"]) == {"horizontal": [0, 2], "vertical": [1]}
+
+
+def test_recognition_chunks_group_by_bucket_and_cap_the_batch() -> None:
+    cfg = recognizer_config("text_recognition_ch")
+    short = np.zeros((48, 100, 3), np.uint8)
+    long = np.zeros((48, 600, 3), np.uint8)
+    crops = [short, long, short, short, long]
+    chunks = recognition_chunks(crops, cfg, max_batch=2)
+    assert chunks == [(320, [0, 2]), (320, [3]), (640, [1, 4])]
