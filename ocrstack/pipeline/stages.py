@@ -98,7 +98,8 @@ def boxes_from_detection(
 def cut_lines(image: np.ndarray, quads: np.ndarray) -> LineCrops:
     """Sort quads into reading order, crop them, and turn vertical ones on their side."""
     quads = quads[reading_order(quads)] if len(quads) else quads
-    crops, orientations = [], []
+    crops: list[np.ndarray] = []
+    orientations: list[Orientation] = []
     for quad in quads:
         crop = crop_quad(image, quad)
         vertical = is_vertical(*crop.shape[:2])
