@@ -10,10 +10,18 @@ CHECKPOINTS := $(BUILD)/checkpoints
 REPOSITORY := model_repository
 DEBIAN_PACKAGES := fonts-noto-cjk fonts-nanum fonts-unfonts-core fonts-baekmuk hunspell-ko fontconfig
 
-.PHONY: run test setup system-packages weights model-repository lint benchmark clean
+HTTP_PORT ?= 8000
+GRPC_PORT ?= 8001
+METRICS_PORT ?= 8002
 
-run: setup model-repository
-	@echo "model repository ready in $(REPOSITORY)/ (serving with Triton arrives with the serving step)"
+.PHONY: run serve test setup system-packages weights model-repository lint benchmark clean
+
+run: serve
+
+# The embedded Triton server on the model repository; Ctrl-C stops it cleanly.
+serve: setup model-repository
+	$(BIN)/python -m ocrstack.serving serve --repository $(REPOSITORY) \
+		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
 test: setup weights
 	$(BIN)/python -m pytest

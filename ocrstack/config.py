@@ -51,6 +51,7 @@ class DetectorConfig:
     limit_type: Literal["min", "max"] = "min"
     multiple: int = 32
     max_side_len: int = 2000  # hard cap on the long side, whatever the policy says
+    min_image_side: int = 8  # smaller images cannot hold a readable line: refused, not guessed at
     # Inputs are padded (bottom/right, black) up to multiples of this, so that images of similar size
     # share a shape and Triton can batch them; equal to `multiple`, it pads nothing.
     size_bucket: int = 32
@@ -74,6 +75,7 @@ class RecognizerConfig:
     architecture: str
     normalization: Normalization
     orientation: Orientation = "horizontal"
+    languages: tuple[str, ...] = ("zh", "en")  # request languages this model reads
     height: int = 48
     # Crops are resized to `height` keeping their aspect ratio and right-padded to the smallest
     # bucket that holds them, so that crops of similar width batch together without all paying for
@@ -112,6 +114,9 @@ RECOGNIZERS: dict[str, RecognizerConfig] = {
     ),
 }
 
+# Requests that name no language are read with the models for this one.
+DEFAULT_LANGUAGE = "en"
+
 # Crops at least this much taller than wide are read as vertical text.
 VERTICAL_ASPECT_RATIO = 1.5
 
@@ -129,6 +134,22 @@ def model_config(name: str) -> ModelConfig:
         return all_configs()[name]
     except KeyError:
         raise KeyError(f"unknown model {name!r}; known: {sorted(all_configs())}") from None
+
+
+def recognizers_for(language: str, available: set[str]) -> dict[Orientation, str]:
+    """The recognizer per orientation for a request language, among the ``available`` model names.
+
+    Raises KeyError naming the supported languages when none reads ``language`` horizontally.
+    """
+    chosen: dict[Orientation, str] = {}
+    for name in sorted(available & set(RECOGNIZERS)):
+        record = RECOGNIZERS[name]
+        if language in record.languages:
+            chosen.setdefault(record.orientation, name)
+    if "horizontal" not in chosen:
+        supported = sorted({lang for n in available & set(RECOGNIZERS) for lang in RECOGNIZERS[n].languages})
+        raise KeyError(f"unsupported language {language!r}; supported: {supported}")
+    return chosen
 
 
 def detector_config(name: str = "text_detection") -> DetectorConfig:

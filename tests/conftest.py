@@ -6,6 +6,7 @@ in ``../shared/testdata/real`` (when present; tests that need it are marked ``re
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,10 @@ def checkpoints(checkpoints_dir: Path) -> dict[str, Checkpoint]:
 
 @pytest.fixture(scope="session")
 def exported_repository(checkpoints_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model repository exported afresh by this test session (a real round trip, not a cache)."""
-    repository = tmp_path_factory.mktemp("model_repository")
+    """The project's model repository (configs and python models) with ONNX files exported afresh by
+    this test session: a real round trip, not a cache, and what the Triton tests serve."""
+    repository = tmp_path_factory.mktemp("exported") / "model_repository"
+    shutil.copytree(REPO_ROOT / "model_repository", repository, ignore=shutil.ignore_patterns("*.onnx*"))
     build_repository(checkpoints_dir, repository)
     return repository
 

@@ -21,9 +21,11 @@ from ocrstack.pipeline.preprocess import (
     recognition_batch,
 )
 from ocrstack.pipeline.reading_order import reading_order
+from ocrstack.pipeline.stages import ImageTooSmallError
 
 __all__ = [
     "ImageDecodeError",
+    "ImageTooSmallError",
     "OcrPipeline",
     "Recognizer",
     "TextLine",

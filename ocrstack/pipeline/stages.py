@@ -71,8 +71,17 @@ def pad_to_size_bucket(batch: np.ndarray, cfg: DetectorConfig) -> np.ndarray:
     return padded
 
 
+class ImageTooSmallError(ValueError):
+    pass
+
+
 def prepare_detection(image: np.ndarray, cfg: DetectorConfig) -> tuple[np.ndarray, DetectionPlan]:
     """Image -> the detector's 1 x 3 x H x W input and the plan to map its output back."""
+    if min(image.shape[:2]) < cfg.min_image_side:
+        raise ImageTooSmallError(
+            f"image is {image.shape[1]}x{image.shape[0]} pixels; both sides must be at least "
+            f"{cfg.min_image_side}"
+        )
     padded, top = pad_for_detection(image, cfg)
     batch, _ = detection_input(padded, cfg)
     plan = DetectionPlan(top, padded.shape[0], padded.shape[1], batch.shape[2], batch.shape[3])

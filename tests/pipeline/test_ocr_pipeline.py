@@ -11,6 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ocrstack.config import detector_config, recognizer_config
 from ocrstack.engine import InferenceEngine
 from ocrstack.pipeline import OcrPipeline, Recognizer, TextLine
+from ocrstack.pipeline.stages import ImageTooSmallError
 
 DET = detector_config()
 REC = recognizer_config("text_recognition_ch")
@@ -147,7 +148,9 @@ def test_recognize_batch_size_is_a_knob():
 def test_empty_page_and_tiny_image():
     pipeline, _, _ = make()
     assert pipeline(page([])) == []
-    assert isinstance(pipeline(np.zeros((1, 1, 3), np.uint8)), list)  # must not raise
+    with pytest.raises(ImageTooSmallError, match="at least"):
+        pipeline(np.zeros((1, 1, 3), np.uint8))
+    assert pipeline(np.zeros((8, 8, 3), np.uint8)) == []
     assert pipeline.recognize([]) == []
 
 

@@ -1,0 +1,1 @@
+"""Serving on Triton: launcher, python models and the Python-based onnxruntime backend."""

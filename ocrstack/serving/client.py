@@ -1,0 +1,51 @@
+"""Calling the served ``ocr`` ensemble: the request contract in one place.
+
+Input ``image`` (UINT8 [n], the encoded file bytes) and optional ``lang`` (BYTES [1]); outputs ``boxes``
+(FP32 [N,4,2], original pixels), ``texts`` (BYTES [N]) and ``scores`` (FP32 [N]). Works with the
+synchronous HTTP and gRPC clients of ``tritonclient``, which share this API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+OUTPUTS = ("boxes", "texts", "scores")
+
+
+@dataclass(frozen=True)
+class OcrResult:
+    boxes: np.ndarray  # N x 4 x 2 float32
+    texts: list[str]
+    scores: np.ndarray  # N float32
+
+
+def ocr_inputs(protocol: ModuleType, image: bytes, lang: str | None = None) -> list[Any]:
+    """``protocol`` is ``tritonclient.http`` or ``tritonclient.grpc``."""
+    data = np.frombuffer(image, dtype=np.uint8)
+    inputs = [protocol.InferInput("image", [data.size], "UINT8")]
+    inputs[0].set_data_from_numpy(data)
+    if lang is not None:
+        lang_input = protocol.InferInput("lang", [1], "BYTES")
+        lang_input.set_data_from_numpy(np.array([lang.encode("utf-8")], dtype=np.object_))
+        inputs.append(lang_input)
+    return inputs
+
+
+def result_from(response: Any) -> OcrResult:
+    texts = response.as_numpy("texts")
+    return OcrResult(
+        boxes=response.as_numpy("boxes").reshape(-1, 4, 2),
+        texts=[t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in texts.reshape(-1)],
+        scores=response.as_numpy("scores").reshape(-1),
+    )
+
+
+def run_ocr(
+    client: Any, protocol: ModuleType, image: bytes, model: str = "ocr", lang: str | None = None
+) -> OcrResult:
+    outputs = [protocol.InferRequestedOutput(name) for name in OUTPUTS]
+    return result_from(client.infer(model, ocr_inputs(protocol, image, lang), outputs=outputs))

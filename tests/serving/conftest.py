@@ -1,0 +1,45 @@
+"""A real embedded Triton server on free loopback ports, serving the freshly exported repository."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from ocrstack.serving.launcher import ServerOptions, TritonServer
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    with closing(sockets[0]):
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        ports = [s.getsockname()[1] for s in sockets]
+        for s in sockets[1:]:
+            s.close()
+    return ports
+
+
+@pytest.fixture(scope="session")
+def triton(exported_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerOptions]:
+    workdir = tmp_path_factory.mktemp("triton")
+    http, grpc, metrics = free_ports(3)
+    options = ServerOptions(
+        repository=exported_repository,
+        http_port=http,
+        grpc_port=grpc,
+        metrics_port=metrics,
+        workdir=workdir,
+        ready_timeout_s=300,
+    )
+    log = workdir / "tritonserver.log"
+    with TritonServer(options, log_file=log) as server:
+        try:
+            server.wait_until_ready()
+        except Exception:
+            print(log.read_text()[-5000:])
+            raise
+        yield options

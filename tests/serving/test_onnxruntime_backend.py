@@ -1,0 +1,358 @@
+"""The Python-based onnxruntime backend, driven without Triton through a fake ``triton_python_backend_utils``.
+
+The fake keeps to the part of the python backend's API the backend uses (Tensor, InferenceResponse,
+TritonError, Logger, get_input_tensor_by_name); the real stub is exercised by the integration check
+against the embedded tritonserver.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+BIAS = np.array([0.5, 1.0, 1.5, 2.0], np.float32)
+
+
+# --- a fake triton_python_backend_utils ------------------------------------------------------------
+
+
+class FakeTensor:
+    def __init__(self, name: str, array: np.ndarray) -> None:
+        self._name, self._array = name, array
+
+    def name(self) -> str:
+        return self._name
+
+    def as_numpy(self) -> np.ndarray:
+        return self._array
+
+
+class FakeTritonError:
+    INTERNAL = 13
+    INVALID_ARG = 3
+
+    def __init__(self, message: str, code: int = INTERNAL) -> None:
+        self._message, self.code = message, code
+
+    def message(self) -> str:
+        return self._message
+
+
+class FakeResponse:
+    def __init__(self, output_tensors: list[FakeTensor] | None = None, error: FakeTritonError | None = None):
+        self._outputs, self._error = list(output_tensors or []), error
+
+    def output_tensors(self) -> list[FakeTensor]:
+        return self._outputs
+
+    def has_error(self) -> bool:
+        return self._error is not None
+
+    def error(self) -> FakeTritonError | None:
+        return self._error
+
+
+class FakeRequest:
+    def __init__(self, requested: list[str] | None = None, **arrays: np.ndarray) -> None:
+        self._inputs = [FakeTensor(name, array) for name, array in arrays.items()]
+        self._requested = requested or []
+
+    def inputs(self) -> list[FakeTensor]:
+        return self._inputs
+
+    def requested_output_names(self) -> list[str]:
+        return self._requested
+
+
+class FakeLogger:
+    messages: list[tuple[str, str]] = []
+
+    @classmethod
+    def log_info(cls, message: str) -> None:
+        cls.messages.append(("info", message))
+
+    @classmethod
+    def log_warn(cls, message: str) -> None:
+        cls.messages.append(("warn", message))
+
+
+def _by_name(tensors: list[FakeTensor], name: str) -> FakeTensor | None:
+    return next((tensor for tensor in tensors if tensor.name() == name), None)
+
+
+def _fake_pb_utils() -> types.ModuleType:
+    module = types.ModuleType("triton_python_backend_utils")
+    module.Tensor = FakeTensor  # type: ignore[attr-defined]
+    module.TritonError = FakeTritonError  # type: ignore[attr-defined]
+    module.InferenceResponse = FakeResponse  # type: ignore[attr-defined]
+    module.Logger = FakeLogger  # type: ignore[attr-defined]
+    module.get_input_tensor_by_name = lambda request, name: _by_name(request.inputs(), name)  # type: ignore[attr-defined]
+    module.get_output_tensor_by_name = lambda response, name: _by_name(response.output_tensors(), name)  # type: ignore[attr-defined]
+    return module
+
+
+@pytest.fixture
+def backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
+    """The backend module imported afresh against the fake stub module."""
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", _fake_pb_utils())
+    monkeypatch.delitem(sys.modules, "ocrstack.serving.onnxruntime_backend", raising=False)
+    FakeLogger.messages = []
+    yield importlib.import_module("ocrstack.serving.onnxruntime_backend")
+    sys.modules.pop("ocrstack.serving.onnxruntime_backend", None)
+
+
+@pytest.fixture
+def runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, tuple[int, ...]]]:
+    """The input shapes of every session run, in order."""
+    seen: list[dict[str, tuple[int, ...]]] = []
+    original = ort.InferenceSession.run
+
+    def counting_run(self: Any, output_names: Any, input_feed: dict[str, np.ndarray], *args: Any) -> Any:
+        seen.append({name: array.shape for name, array in input_feed.items()})
+        return original(self, output_names, input_feed, *args)
+
+    monkeypatch.setattr(ort.InferenceSession, "run", counting_run)
+    return seen
+
+
+# --- a tiny model: y = x * 2 + bias, z = x + 1, batch and width dynamic --------------------------
+
+
+def _write_model(path: Path) -> None:
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x", "two"], ["doubled"]),
+            helper.make_node("Add", ["doubled", "bias"], ["y"]),
+            helper.make_node("Add", ["x", "one"], ["z"]),
+        ],
+        "affine",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", "k"])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", "k"]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", "k"]),
+        ],
+        initializer=[
+            helper.make_tensor("two", TensorProto.FLOAT, [], [2.0]),
+            helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
+            helper.make_tensor("bias", TensorProto.FLOAT, [4], BIAS.tolist()),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+
+
+def _config(**overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "name": "affine",
+        "backend": "onnxruntime",
+        "max_batch_size": 4,
+        "input": [{"name": "x", "data_type": "TYPE_FP32", "dims": [-1]}],
+        "output": [
+            {"name": "y", "data_type": "TYPE_FP32", "dims": [-1]},
+            {"name": "z", "data_type": "TYPE_FP32", "dims": [-1]},
+        ],
+        "parameters": {"intra_op_thread_count": {"string_value": "1"}},
+    }
+    config.update(overrides)
+    return config
+
+
+def _load(backend: types.ModuleType, tmp_path: Path, kind: str = "CPU", **overrides: Any) -> Any:
+    model_dir = tmp_path / "affine"
+    config = _config(**overrides)
+    _write_model(model_dir / "1" / (config.get("default_model_filename") or "model.onnx"))
+    model = backend.TritonPythonModel()
+    model.initialize(
+        {
+            "model_config": json.dumps(config),
+            "model_repository": str(model_dir),
+            "model_version": "1",
+            "model_name": "affine",
+            "model_instance_name": "affine_0",
+            "model_instance_kind": kind,
+            "model_instance_device_id": "0",
+        }
+    )
+    return model
+
+
+def _x(n: int, k: int = 4, start: float = 0.0) -> np.ndarray:
+    return (start + np.arange(n * k, dtype=np.float32)).reshape(n, k)
+
+
+def _output(response: FakeResponse, name: str) -> np.ndarray:
+    assert not response.has_error(), response.error().message()  # type: ignore[union-attr]
+    tensor = _by_name(response.output_tensors(), name)
+    assert tensor is not None, f"no output {name}"
+    return tensor.as_numpy()
+
+
+def _error(response: FakeResponse) -> FakeTritonError:
+    error = response.error()
+    assert error is not None, "expected an error response"
+    return error
+
+
+# --- tests ------------------------------------------------------------------------------------------
+
+
+def test_equal_shapes_share_one_run(backend: types.ModuleType, tmp_path: Path, runs: list) -> None:
+    model = _load(backend, tmp_path)
+    inputs = [_x(1), _x(2, start=10), _x(1, start=20)]
+    responses = model.execute([FakeRequest(x=x) for x in inputs])
+    assert runs == [{"x": (4, 4)}]
+    for x, response in zip(inputs, responses, strict=True):
+        np.testing.assert_allclose(_output(response, "y"), x * 2 + BIAS)
+        np.testing.assert_allclose(_output(response, "z"), x + 1)
+
+
+def test_different_shapes_run_separately(backend: types.ModuleType, tmp_path: Path, runs: list) -> None:
+    model = _load(backend, tmp_path)
+    inputs = [_x(1), _x(1, k=1), _x(2, start=5)]
+    responses = model.execute([FakeRequest(x=x) for x in inputs])
+    assert runs == [{"x": (3, 4)}, {"x": (1, 1)}]
+    for x, response in zip(inputs, responses, strict=True):
+        np.testing.assert_allclose(_output(response, "y"), x * 2 + BIAS)
+
+
+def test_runs_stay_within_max_batch_size(backend: types.ModuleType, tmp_path: Path, runs: list) -> None:
+    model = _load(backend, tmp_path)
+    responses = model.execute([FakeRequest(x=_x(3)), FakeRequest(x=_x(3)), FakeRequest(x=_x(1))])
+    assert [shape["x"][0] for shape in runs] == [3, 4]
+    assert all(not response.has_error() for response in responses)
+
+
+def test_bad_requests_fail_alone(backend: types.ModuleType, tmp_path: Path, runs: list) -> None:
+    model = _load(backend, tmp_path)
+    requests = [
+        FakeRequest(x=_x(1)),
+        FakeRequest(),
+        FakeRequest(x=_x(1).astype(np.float64)),
+        FakeRequest(x=np.zeros(4, np.float32)),
+        FakeRequest(x=np.zeros((1, 0), np.float32)),
+        FakeRequest(x=_x(5)),
+        FakeRequest(x=_x(2, start=3)),
+    ]
+    responses = model.execute(requests)
+    expected = [
+        None,
+        "missing input 'x'",
+        "data type float64, expected TYPE_FP32",
+        "shape [4], expected [batch, -1]",
+        "is empty",
+        "batch size 5 exceeds max_batch_size 4",
+        None,
+    ]
+    for response, message in zip(responses, expected, strict=True):
+        if message is None:
+            assert not response.has_error()
+        else:
+            error = _error(response)
+            assert message in error.message() and error.code == FakeTritonError.INVALID_ARG
+    assert runs == [{"x": (3, 4)}]
+    np.testing.assert_allclose(_output(responses[6], "y"), _x(2, start=3) * 2 + BIAS)
+
+
+def test_failed_run_fails_only_its_batch(backend: types.ModuleType, tmp_path: Path, runs: list) -> None:
+    """Width 3 cannot broadcast against the 4-wide bias: ONNX Runtime raises for that run only."""
+    model = _load(backend, tmp_path)
+    responses = model.execute([FakeRequest(x=_x(1, k=3)), FakeRequest(x=_x(1)), FakeRequest(x=_x(2, k=3))])
+    assert len(runs) == 2
+    for failed in (responses[0], responses[2]):
+        error = _error(failed)
+        assert "onnxruntime failed on a batch of 2 request(s), 3 row(s)" in error.message()
+        assert error.code == FakeTritonError.INTERNAL
+    np.testing.assert_allclose(_output(responses[1], "y"), _x(1) * 2 + BIAS)
+
+
+def test_only_requested_outputs_are_returned(backend: types.ModuleType, tmp_path: Path, runs: list) -> None:
+    model = _load(backend, tmp_path)
+    only_z, everything = model.execute([FakeRequest(requested=["z"], x=_x(1)), FakeRequest(x=_x(1))])
+    assert [tensor.name() for tensor in only_z.output_tensors()] == ["z"]
+    assert [tensor.name() for tensor in everything.output_tensors()] == ["y", "z"]
+    assert len(runs) == 1
+
+
+def test_only_z_requested_skips_y(backend: types.ModuleType, tmp_path: Path, monkeypatch: Any) -> None:
+    model = _load(backend, tmp_path)
+    asked: list[list[str]] = []
+    original = ort.InferenceSession.run
+    monkeypatch.setattr(
+        ort.InferenceSession,
+        "run",
+        lambda self, names, feed: asked.append(names) or original(self, names, feed),
+    )
+    model.execute([FakeRequest(requested=["z"], x=_x(1))])
+    assert asked == [["z"]]
+
+
+def test_thread_parameters_are_honoured(backend: types.ModuleType, tmp_path: Path) -> None:
+    parameters = {
+        "intra_op_thread_count": {"string_value": "2"},
+        "inter_op_thread_count": {"string_value": "3"},
+        "execution_mode": {"string_value": "1"},
+    }
+    model = _load(backend, tmp_path, parameters=parameters, optimization={"graph": {"level": -1}})
+    options = model.session.get_session_options()
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 3)
+    assert options.execution_mode == ort.ExecutionMode.ORT_PARALLEL
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    assert "intra_op_threads=2 inter_op_threads=3" in FakeLogger.messages[-1][1]
+
+
+def test_unbatched_model_runs_each_request_alone(
+    backend: types.ModuleType, tmp_path: Path, runs: list
+) -> None:
+    model = _load(
+        backend,
+        tmp_path,
+        max_batch_size=0,
+        input=[{"name": "x", "data_type": "TYPE_FP32", "dims": [-1, 4]}],
+        output=[{"name": "y", "data_type": "TYPE_FP32", "dims": [-1, 4]}],
+    )
+    responses = model.execute([FakeRequest(x=_x(2)), FakeRequest(x=_x(2, start=1))])
+    assert runs == [{"x": (2, 4)}, {"x": (2, 4)}]
+    np.testing.assert_allclose(_output(responses[1], "y"), _x(2, start=1) * 2 + BIAS)
+
+
+def test_config_mismatch_fails_the_load(backend: types.ModuleType, tmp_path: Path) -> None:
+    bad = [{"name": "image", "data_type": "TYPE_FP32", "dims": [-1]}]
+    with pytest.raises(ValueError, match="input 'image' is not in the ONNX model \\(its inputs: x\\)"):
+        _load(backend, tmp_path, input=bad)
+
+
+def test_missing_model_file_is_named(backend: types.ModuleType, tmp_path: Path) -> None:
+    model = backend.TritonPythonModel()
+    args = {"model_config": json.dumps(_config()), "model_repository": str(tmp_path), "model_version": "1"}
+    with pytest.raises(FileNotFoundError, match="1/model.onnx"):
+        model.initialize(args)
+
+
+def test_default_model_filename_and_finalize(backend: types.ModuleType, tmp_path: Path) -> None:
+    model = _load(backend, tmp_path, default_model_filename="affine.onnx")
+    assert model.session is not None
+    model.finalize()
+    assert model.session is None
+    (response,) = model.execute([FakeRequest(x=_x(1))])
+    assert "finalized" in _error(response).message()
+
+
+def test_gpu_instance_without_gpu_build_runs_on_cpu(backend: types.ModuleType, tmp_path: Path) -> None:
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime build has CUDA")
+    model = _load(backend, tmp_path, kind="GPU")
+    assert model.session.get_providers() == ["CPUExecutionProvider"]
+    assert any(level == "warn" and "GPU instance" in text for level, text in FakeLogger.messages)
