@@ -234,10 +234,11 @@ def gpu_accelerators(config: Mapping[str, Any]) -> tuple[Accelerator, ...]:
     accelerators = ((config.get("optimization") or {}).get("execution_accelerators") or {}).get(
         "gpu_execution_accelerator"
     ) or []
-    return tuple(
-        Accelerator(str(entry["name"]).lower(), {k: str(v) for k, v in (entry.get("parameters") or {}).items()})
-        for entry in accelerators
-    )
+    parsed = []
+    for entry in accelerators:
+        parameters = {str(key): str(value) for key, value in (entry.get("parameters") or {}).items()}
+        parsed.append(Accelerator(str(entry["name"]).lower(), parameters))
+    return tuple(parsed)
 
 
 def parse_config(config: Mapping[str, Any]) -> ServingConfig:
@@ -359,6 +360,11 @@ def tensorrt_options(parameters: Mapping[str, str], device_id: int) -> dict[str,
     return options
 
 
+def gpu_instance(instance_kind: str) -> bool:
+    """Whether Triton's ``model_instance_kind`` ("GPU", or "KIND_GPU" as configs spell it) is a GPU."""
+    return instance_kind.upper().removeprefix("KIND_") == "GPU"
+
+
 def choose_providers(
     available: Collection[str],
     instance_kind: str,
@@ -372,7 +378,7 @@ def choose_providers(
     onnxruntime builds without GPU support.
     """
     chosen: list[ProviderSpec] = []
-    if instance_kind.upper().removeprefix("KIND_") == "GPU":
+    if gpu_instance(instance_kind):
         requested = {accelerator.name: accelerator for accelerator in accelerators}
         if "tensorrt" in requested and TENSORRT_PROVIDER in available:
             chosen.append((TENSORRT_PROVIDER, tensorrt_options(requested["tensorrt"].parameters, device_id)))

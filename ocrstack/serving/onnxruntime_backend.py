@@ -1,4 +1,4 @@
-"""Triton's Python-based backend "onnxruntime": serves any ``backend: "onnxruntime"`` config with ONNX Runtime.
+"""Triton's Python-based backend "onnxruntime": any ``backend: "onnxruntime"`` config, run by ONNX Runtime.
 
 The embedded tritonserver (nvidia-pytriton) ships no onnxruntime backend. The launcher writes
 ``<backend-dir>/onnxruntime/model.py`` that imports :class:`TritonPythonModel` from here, and Triton then
@@ -86,7 +86,7 @@ class TritonPythonModel:
             {arg.name for arg in self.session.get_overridable_initializers()},
         )
         used = self.session.get_providers()
-        if kind.upper().endswith("GPU") and used == [batching.CPU_PROVIDER]:
+        if batching.gpu_instance(kind) and used == [batching.CPU_PROVIDER]:
             pb_utils.Logger.log_warn(f"{args.get('model_instance_name')}: GPU instance, but runs on CPU only")
         settings = self.config.session
         pb_utils.Logger.log_info(
@@ -114,7 +114,8 @@ class TritonPythonModel:
         keys = [batching.batch_key(arrays) for arrays in feeds]
         for run in batching.plan_batches(keys, sizes, self.config.max_batch_size):
             members = [ready[i] for i in run]
-            results = self._run([feeds[i] for i in run], [sizes[i] for i in run], [requests[i] for i in members])
+            batch, batch_sizes = [feeds[i] for i in run], [sizes[i] for i in run]
+            results = self._run(batch, batch_sizes, [requests[i] for i in members])
             for index, response in zip(members, results, strict=True):
                 responses[index] = response
         return responses

@@ -137,8 +137,8 @@ def test_matching_model_passes() -> None:
         (
             {"input": [{"name": "images", "data_type": "TYPE_FP32", "dims": [3, -1, -1]}]},
             MODEL_IN,
-            "input 'images' is not in the ONNX model \\(its inputs: image\\).*input 'image' of the ONNX model "
-            "is missing",
+            r"input 'images' is not in the ONNX model \(its inputs: image\).*"
+            r"input 'image' of the ONNX model is missing",
         ),
         (
             {"input": [{"name": "image", "data_type": "TYPE_FP16", "dims": [3, -1, -1]}]},
@@ -180,7 +180,7 @@ def test_unbatched_model_is_checked_without_batch_dimension() -> None:
     )
     model_in = [ModelTensor("image", "tensor(float)", (1, 3, "h", "w"))]
     model_out = [ModelTensor("probability", "tensor(float)", (1, 1, "h", "w"))]
-    with pytest.raises(ValueError, match="output 'probability'.*rank 3"):
+    with pytest.raises(ValueError, match=r"output 'probability'.*rank 3"):
         batching.check_against_model(config, model_in, model_out)
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import importlib
 import json
+import socket
 import sys
 import types
+import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import onnx
@@ -76,7 +79,7 @@ class FakeRequest:
 
 
 class FakeLogger:
-    messages: list[tuple[str, str]] = []
+    messages: ClassVar[list[tuple[str, str]]] = []
 
     @classmethod
     def log_info(cls, message: str) -> None:
@@ -286,15 +289,18 @@ def test_only_requested_outputs_are_returned(backend: types.ModuleType, tmp_path
     assert len(runs) == 1
 
 
-def test_only_z_requested_skips_y(backend: types.ModuleType, tmp_path: Path, monkeypatch: Any) -> None:
+def test_unrequested_outputs_are_not_computed(
+    backend: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = _load(backend, tmp_path)
     asked: list[list[str]] = []
     original = ort.InferenceSession.run
-    monkeypatch.setattr(
-        ort.InferenceSession,
-        "run",
-        lambda self, names, feed: asked.append(names) or original(self, names, feed),
-    )
+
+    def recording_run(self: Any, output_names: list[str], input_feed: dict[str, np.ndarray]) -> Any:
+        asked.append(output_names)
+        return original(self, output_names, input_feed)
+
+    monkeypatch.setattr(ort.InferenceSession, "run", recording_run)
     model.execute([FakeRequest(requested=["z"], x=_x(1))])
     assert asked == [["z"]]
 
@@ -337,7 +343,7 @@ def test_config_mismatch_fails_the_load(backend: types.ModuleType, tmp_path: Pat
 def test_missing_model_file_is_named(backend: types.ModuleType, tmp_path: Path) -> None:
     model = backend.TritonPythonModel()
     args = {"model_config": json.dumps(_config()), "model_repository": str(tmp_path), "model_version": "1"}
-    with pytest.raises(FileNotFoundError, match="1/model.onnx"):
+    with pytest.raises(FileNotFoundError, match=r"1/model\.onnx"):
         model.initialize(args)
 
 
@@ -356,3 +362,93 @@ def test_gpu_instance_without_gpu_build_runs_on_cpu(backend: types.ModuleType, t
     model = _load(backend, tmp_path, kind="GPU")
     assert model.session.get_providers() == ["CPUExecutionProvider"]
     assert any(level == "warn" and "GPU instance" in text for level, text in FakeLogger.messages)
+
+
+# --- the real embedded tritonserver -------------------------------------------------------------------
+
+SERVED_CONFIG = """
+name: "affine"
+backend: "onnxruntime"
+max_batch_size: 8
+input [ { name: "x" data_type: TYPE_FP32 dims: [ -1 ] } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ -1 ] }, { name: "z" data_type: TYPE_FP32 dims: [ -1 ] } ]
+instance_group [ { count: 1 kind: KIND_CPU } ]
+dynamic_batching { max_queue_delay_microseconds: 50000 }
+parameters { key: "intra_op_thread_count" value: { string_value: "1" } }
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served_affine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The tiny model behind the embedded tritonserver, through the launcher's backend folder."""
+    from ocrstack.serving.launcher import ServerOptions, TritonServer
+
+    root = tmp_path_factory.mktemp("served_affine")
+    _write_model(root / "repository" / "affine" / "1" / "model.onnx")
+    (root / "repository" / "affine" / "config.pbtxt").write_text(SERVED_CONFIG)
+    options = ServerOptions(
+        repository=root / "repository",
+        http_port=_free_port(),
+        grpc_port=_free_port(),
+        metrics_port=_free_port(),
+        workdir=root,
+        ready_timeout_s=120,
+    )
+    log = root / "tritonserver.log"
+    with TritonServer(options, log_file=log) as server:
+        try:
+            server.wait_until_ready()
+        except Exception:
+            print(log.read_text()[-5000:])
+            raise
+        yield f"127.0.0.1:{options.http_port}"
+
+
+def _infer(url: str, x: np.ndarray, outputs: list[str] | None = None) -> Any:
+    import tritonclient.http as httpclient
+
+    tensor = httpclient.InferInput("x", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x)
+    requested = [httpclient.InferRequestedOutput(name) for name in outputs] if outputs else None
+    client = httpclient.InferenceServerClient(url)
+    try:
+        return client.infer("affine", [tensor], outputs=requested)
+    finally:
+        client.close()  # an open keep-alive connection would hold the server's shutdown for 30 s
+
+
+def _execution_stats(url: str) -> tuple[int, int]:
+    with urllib.request.urlopen(f"http://{url}/v2/models/affine/stats") as response:
+        stats = json.load(response)["model_stats"][0]
+    return int(stats["inference_count"]), int(stats["execution_count"])
+
+
+@pytest.mark.slow
+def test_served_requests_are_batched(served_affine: str) -> None:
+    inputs = [_x(1 + i % 3, start=i) for i in range(16)]
+    before = _execution_stats(served_affine)
+    with ThreadPoolExecutor(len(inputs)) as pool:
+        results = list(pool.map(lambda x: _infer(served_affine, x).as_numpy("y"), inputs))
+    after = _execution_stats(served_affine)
+    rows, executions = after[0] - before[0], after[1] - before[1]
+    for x, y in zip(inputs, results, strict=True):
+        np.testing.assert_allclose(y, x * 2 + BIAS)
+    assert rows == sum(len(x) for x in inputs)
+    assert executions < len(inputs), "the dynamic batcher merged nothing"
+
+
+@pytest.mark.slow
+def test_served_errors_and_requested_outputs(served_affine: str) -> None:
+    from tritonclient.utils import InferenceServerException
+
+    with pytest.raises(InferenceServerException, match="onnxruntime failed on a batch"):
+        _infer(served_affine, _x(1, k=3))
+    only_z = _infer(served_affine, _x(2), outputs=["z"])
+    assert only_z.as_numpy("y") is None
+    np.testing.assert_allclose(only_z.as_numpy("z"), _x(2) + 1)
