@@ -7,6 +7,7 @@ from pathlib import Path
 
 import onnx
 import torch
+from torch import nn
 
 from ocrstack.config import DetectorConfig, ModelConfig, RecognizerConfig, model_config
 from ocrstack.pipeline.ctc import CHARSET_KEY, charset_to_metadata
@@ -24,14 +25,34 @@ def example_input(config: ModelConfig, batch: int = 2, grow: int = 0) -> torch.T
     return torch.rand(batch, 3, config.height, config.width_buckets[0] + grow)
 
 
+class BestPathOutputs(nn.Module):
+    """A recognizer whose graph also takes the best path: (probabilities, classes, class scores).
+
+    Servers ask for the last two only, so a crop's answer is T numbers instead of T x C.
+    """
+
+    def __init__(self, recognizer: nn.Module) -> None:
+        super().__init__()
+        self.recognizer = recognizer
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        probabilities = self.recognizer(image)
+        scores, classes = probabilities.max(dim=-1)
+        return probabilities, classes, scores
+
+
+def output_names(config: ModelConfig) -> list[str]:
+    if isinstance(config, DetectorConfig):
+        return [config.output_name]
+    return [config.output_name, config.classes_output, config.class_scores_output]
+
+
 def dynamic_axes(config: ModelConfig) -> dict[str, dict[int, str]]:
     if isinstance(config, DetectorConfig):
         spatial = {0: "batch", 2: "height", 3: "width"}
         return {config.input_name: spatial, config.output_name: spatial}
-    return {
-        config.input_name: {0: "batch", 3: "length"},
-        config.output_name: {0: "batch", 1: "sequence"},
-    }
+    sequence = {0: "batch", 1: "sequence"}
+    return {config.input_name: {0: "batch", 3: "length"}, **dict.fromkeys(output_names(config), sequence)}
 
 
 def metadata(checkpoint: Checkpoint, config: ModelConfig) -> dict[str, str]:
@@ -56,7 +77,7 @@ def metadata(checkpoint: Checkpoint, config: ModelConfig) -> dict[str, str]:
 def export_onnx(checkpoint: Checkpoint, out_path: Path, opset: int = OPSET) -> Path:
     """Write ``out_path`` and check it with ``onnx.checker``; returns the path."""
     config = model_config(checkpoint.config_name)
-    model = checkpoint.build()
+    model = checkpoint.build() if isinstance(config, DetectorConfig) else BestPathOutputs(checkpoint.build())
     out_path.parent.mkdir(parents=True, exist_ok=True)
     # The TorchScript-based exporter keeps symbolic batch and spatial axes for these models; the
     # dynamo exporter specialises the batch axis of the recognizer's attention. Its deprecation
@@ -68,7 +89,7 @@ def export_onnx(checkpoint: Checkpoint, out_path: Path, opset: int = OPSET) -> P
             (example_input(config),),
             str(out_path),
             input_names=[config.input_name],
-            output_names=[config.output_name],
+            output_names=output_names(config),
             dynamic_axes=dynamic_axes(config),
             opset_version=opset,
             dynamo=False,

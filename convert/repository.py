@@ -19,6 +19,9 @@ from ocrstack.config import model_config
 from ocrstack.weights.checkpoint import load_checkpoint, read_checksums
 
 CHECKPOINT_KEY = "checkpoint_sha256"
+# Raised whenever the export itself changes what it writes, so existing files are rebuilt.
+EXPORT_VERSION = "2"
+EXPORT_VERSION_KEY = "export_version"
 
 
 def model_path(repository: Path, name: str) -> Path:
@@ -26,14 +29,14 @@ def model_path(repository: Path, name: str) -> Path:
 
 
 def exported_from(path: Path) -> str | None:
-    """The checkpoint digest an exported file records, or None when there is no usable file."""
+    """The checkpoint digest an exported file records, or None when there is no usable, current file."""
     if not path.exists():
         return None
     try:
-        props = onnx.load(str(path), load_external_data=False).metadata_props
+        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     except Exception:  # a truncated or foreign file is simply rebuilt
         return None
-    return {p.key: p.value for p in props}.get(CHECKPOINT_KEY)
+    return props.get(CHECKPOINT_KEY) if props.get(EXPORT_VERSION_KEY) == EXPORT_VERSION else None
 
 
 def parity_batches(name: str, seed: int = 0) -> list[np.ndarray]:
@@ -50,6 +53,7 @@ def export_checkpoint(checkpoint_path: Path, out_path: Path, digest: str) -> Non
     export_onnx(checkpoint, staging)
     graph = onnx.load(str(staging))
     graph.metadata_props.add(key=CHECKPOINT_KEY, value=digest)
+    graph.metadata_props.add(key=EXPORT_VERSION_KEY, value=EXPORT_VERSION)
     onnx.save(graph, str(staging))
     check_parity(checkpoint, staging, parity_batches(checkpoint.config_name))
     staging.replace(out_path)

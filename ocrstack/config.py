@@ -86,7 +86,11 @@ class RecognizerConfig:
     batch_size: int = 6  # crops per call when run in-process (the peer's); Triton batches on its own
     min_score: float = 0.5  # lines read with a lower mean confidence are dropped (the peer's)
     input_name: str = "image"
-    output_name: str = "probabilities"
+    output_name: str = "probabilities"  # N x T x C softmax: what parity is checked on
+    # The best path, computed in the graph: N x T class indices and their probabilities. Serving asks
+    # for these only, so a crop costs T numbers on the wire instead of T x C (about 1 MB at width 320).
+    classes_output: str = "classes"
+    class_scores_output: str = "class_scores"
     source_onnx: str | None = None
 
     @property

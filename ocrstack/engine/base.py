@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -28,7 +29,10 @@ class InferenceEngine(ABC):
         """Custom metadata the model carries (charset, normalisation...)."""
 
     @abstractmethod
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def run(
+        self, inputs: dict[str, np.ndarray], outputs: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Run the model; ``outputs`` limits what is computed and returned (default: every output)."""
 
     def run_single(self, array: np.ndarray) -> np.ndarray:
         """Convenience for the common one-input, one-output model."""

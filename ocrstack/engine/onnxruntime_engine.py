@@ -58,6 +58,9 @@ class OnnxRuntimeEngine(InferenceEngine):
     def providers(self) -> list[str]:
         return self._session.get_providers()
 
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        values = self._session.run(self._outputs, inputs)
-        return dict(zip(self._outputs, values, strict=True))
+    def run(
+        self, inputs: dict[str, np.ndarray], outputs: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        names = list(outputs) if outputs is not None else self._outputs
+        values = self._session.run(names, inputs)
+        return dict(zip(names, values, strict=True))

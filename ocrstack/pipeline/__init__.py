@@ -9,6 +9,7 @@ from ocrstack.pipeline.ctc import (
     charset_from_model_metadata,
     charset_to_metadata,
     ctc_greedy_decode,
+    decode_best_path,
 )
 from ocrstack.pipeline.db_postprocess import boxes_from_probability_map
 from ocrstack.pipeline.geometry import crop_quad, is_vertical, order_quad_points, rotate_to_horizontal
@@ -36,6 +37,7 @@ __all__ = [
     "choose_width_bucket",
     "crop_quad",
     "ctc_greedy_decode",
+    "decode_best_path",
     "decode_image",
     "detection_input",
     "is_vertical",

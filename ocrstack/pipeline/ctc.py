@@ -19,20 +19,35 @@ CHARSET_KEY = "charset"
 RAPIDOCR_CHARSET_KEY = "character"
 
 
+def best_path(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """N x T x C class probabilities -> (N x T winning classes, N x T their probabilities)."""
+    probs = np.asarray(probs)
+    if probs.ndim != 3:
+        raise ValueError(f"expected N x T x C probabilities, got shape {probs.shape}")
+    return probs.argmax(axis=2), probs.max(axis=2)
+
+
 def ctc_greedy_decode(probs: np.ndarray, charset: Sequence[str]) -> list[tuple[str, float]]:
     """Best-path decoding of N x T x C class probabilities (class 0 blank, then ``charset``).
 
     Repeats are collapsed and blanks removed; a line's confidence is the mean of the winning
     probabilities of the characters kept (0.0 for an empty line).
     """
-    probs = np.asarray(probs)
-    if probs.ndim != 3:
-        raise ValueError(f"expected N x T x C probabilities, got shape {probs.shape}")
-    if probs.shape[2] != len(charset) + 1:
+    if np.asarray(probs).ndim == 3 and probs.shape[2] != len(charset) + 1:
         raise ValueError(f"model has {probs.shape[2]} classes, charset gives {len(charset) + 1} (with blank)")
-    best = probs.argmax(axis=2)
-    best_prob = probs.max(axis=2)
-    return [_decode_one(best[n], best_prob[n], charset) for n in range(probs.shape[0])]
+    return decode_best_path(*best_path(probs), charset)
+
+
+def decode_best_path(
+    classes: np.ndarray, class_probs: np.ndarray, charset: Sequence[str]
+) -> list[tuple[str, float]]:
+    """CTC decoding of a best path already taken (N x T classes and probabilities), e.g. by the model."""
+    classes, class_probs = np.asarray(classes), np.asarray(class_probs)
+    if classes.shape != class_probs.shape or classes.ndim != 2:
+        raise ValueError(f"expected two N x T arrays, got {classes.shape} and {class_probs.shape}")
+    if classes.size and int(classes.max()) > len(charset):
+        raise ValueError(f"class {int(classes.max())} is beyond the charset ({len(charset)} + blank)")
+    return [_decode_one(classes[n], class_probs[n], charset) for n in range(classes.shape[0])]
 
 
 def _decode_one(classes: np.ndarray, class_probs: np.ndarray, charset: Sequence[str]) -> tuple[str, float]:

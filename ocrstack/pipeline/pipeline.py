@@ -14,7 +14,7 @@ import numpy as np
 
 from ocrstack.config import DetectorConfig, Orientation, RecognizerConfig
 from ocrstack.engine import InferenceEngine, OnnxRuntimeEngine
-from ocrstack.pipeline.ctc import charset_from_model_metadata, ctc_greedy_decode
+from ocrstack.pipeline.ctc import best_path, charset_from_model_metadata, decode_best_path
 from ocrstack.pipeline.preprocess import recognition_batch
 from ocrstack.pipeline.stages import (
     boxes_from_detection,
@@ -45,6 +45,16 @@ class Recognizer:
     def from_engine(cls, engine: InferenceEngine, config: RecognizerConfig) -> Recognizer:
         """Charset read from the model's own metadata."""
         return cls(engine, config, tuple(charset_from_model_metadata(engine.metadata, config.use_space_char)))
+
+    def best_path(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """N x T winning classes and their probabilities: from the graph's own outputs when it has them
+        (our exports), else taken from the probabilities (the original rapidocr files)."""
+        cfg = self.config
+        compact = [cfg.classes_output, cfg.class_scores_output]
+        if set(compact) <= set(self.engine.output_names):
+            outputs = self.engine.run({cfg.input_name: batch}, compact)
+            return outputs[cfg.classes_output], outputs[cfg.class_scores_output]
+        return best_path(run_model(self.engine, cfg.input_name, cfg.output_name, batch))
 
 
 def run_model(engine: InferenceEngine, input_name: str, output_name: str, batch: np.ndarray) -> np.ndarray:
@@ -130,8 +140,10 @@ class OcrPipeline:
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for width, chunk in recognition_chunks(crops, cfg, self.rec_batch_size or cfg.batch_size):
             batch = recognition_batch([crops[i] for i in chunk], cfg, width)
-            probs = run_model(recognizer.engine, cfg.input_name, cfg.output_name, batch)
-            for index, result in zip(chunk, ctc_greedy_decode(probs, recognizer.charset), strict=True):
+            classes, scores = recognizer.best_path(batch)
+            for index, result in zip(
+                chunk, decode_best_path(classes, scores, recognizer.charset), strict=True
+            ):
                 results[index] = result
         return results
 

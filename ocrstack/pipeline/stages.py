@@ -128,14 +128,17 @@ def route(
 
 
 def recognition_chunks(
-    crops: Sequence[np.ndarray], cfg: RecognizerConfig, max_batch: int
+    crops: Sequence[np.ndarray], cfg: RecognizerConfig, max_batch: int, max_total_width: int | None = None
 ) -> list[tuple[int, list[int]]]:
-    """(width bucket, crop indices) chunks: crops of one bucket together, at most ``max_batch`` each."""
+    """(width bucket, crop indices) chunks: crops of one bucket together, at most ``max_batch`` each,
+    and with ``max_total_width`` at most that many padded pixels of width per chunk (so wide buckets
+    go in smaller batches: on CPU a batch's cost per crop grows once its activations outgrow the cache).
+    """
     by_bucket: dict[int, list[int]] = defaultdict(list)
     for index, crop in enumerate(crops):
         by_bucket[choose_width_bucket(crop.shape[0], crop.shape[1], cfg)].append(index)
-    return [
-        (width, indices[start : start + max_batch])
-        for width, indices in sorted(by_bucket.items())
-        for start in range(0, len(indices), max_batch)
-    ]
+    chunks: list[tuple[int, list[int]]] = []
+    for width, indices in sorted(by_bucket.items()):
+        size = max_batch if max_total_width is None else max(1, min(max_batch, max_total_width // width))
+        chunks.extend((width, indices[start : start + size]) for start in range(0, len(indices), size))
+    return chunks

@@ -8,7 +8,7 @@ onnxruntime backend, so that one ``config.pbtxt`` means the same thing under bot
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -113,6 +113,14 @@ class SessionSettings:
     graph_optimization: str = DEFAULT_GRAPH_LEVEL
     enable_mem_arena: bool | None = None
     enable_mem_pattern: bool | None = None
+    # Idle intra-op threads busy-wait by default; with several sessions sharing a few cores that
+    # spinning steals the cores the other sessions need. Only this backend reads the key (the
+    # container's C++ backend ignores it, and serves GPUs where it does not matter).
+    allow_spinning: bool | None = None
+    # With a limit, a merged batch runs in slices of at most this many input elements. On CPU the cost
+    # per item grows once a run's activations outgrow the cache, while Triton's merging still saves
+    # the per-request overhead; 0 runs every batch whole (what GPUs want).
+    max_elements_per_run: int = 0
 
 
 @dataclass(frozen=True)
@@ -207,6 +215,8 @@ def session_settings(config: Mapping[str, Any]) -> SessionSettings:
         graph_optimization=GRAPH_LEVELS.get(int(graph.get("level", 0)), DEFAULT_GRAPH_LEVEL),
         enable_mem_arena=optional_bool_parameter(parameters, "enable_mem_arena"),
         enable_mem_pattern=optional_bool_parameter(parameters, "enable_mem_pattern"),
+        allow_spinning=optional_bool_parameter(parameters, "allow_spinning"),
+        max_elements_per_run=parameter(parameters, "max_elements_per_run", 0),
     )
 
 
@@ -463,6 +473,23 @@ def concatenate(batch: Sequence[Arrays]) -> dict[str, np.ndarray]:
     if len(batch) == 1:
         return dict(batch[0])
     return {name: np.concatenate([arrays[name] for arrays in batch]) for name in batch[0]}
+
+
+def rows_per_run(feed: Arrays, max_elements: int) -> int | None:
+    """How many batch rows one run may take under ``max_elements`` (None: no limit, or no rows)."""
+    if max_elements <= 0 or not feed:
+        return None
+    largest_row = max(int(np.prod(array.shape[1:])) for array in feed.values())
+    return max(1, max_elements // max(1, largest_row))
+
+
+def run_in_slices(run: Callable[[Arrays], Arrays], feed: Arrays, rows: int | None) -> Arrays:
+    """``run`` on ``feed`` whole, or on consecutive slices of ``rows`` batch rows joined back."""
+    total = len(next(iter(feed.values())))
+    if rows is None or rows >= total:
+        return run(feed)
+    parts = [run({k: v[start : start + rows] for k, v in feed.items()}) for start in range(0, total, rows)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def split_outputs(outputs: Arrays, sizes: Sequence[int]) -> list[dict[str, np.ndarray]]:

@@ -4,9 +4,9 @@ DB post-processing, reading order, perspective crops and orientation routing are
 stages; recognition goes to the ``text_recognition_*`` models through BLS. The parameter
 ``recognition_mode`` picks how:
 
-- ``batched`` (default): crops are grouped by width bucket and sent in chunks of at most the
-  recognizer's ``max_batch_size``, all chunks in flight at once, so that Triton's dynamic batcher can
-  also merge them with other requests' chunks;
+- ``batched`` (default): crops are grouped by width bucket and sent in chunks of the recognizer's
+  preferred batch size (never more than its ``max_batch_size``), all chunks in flight at once, so that
+  Triton's dynamic batcher can also merge them with other requests' chunks;
 - ``sequential``: one crop per request, each awaited before the next: the baseline that shows what
   batching buys.
 
@@ -26,7 +26,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from ocrstack.config import DEFAULT_LANGUAGE, RECOGNIZERS, RecognizerConfig, detector_config, recognizers_for
-from ocrstack.pipeline import charset_from_model_metadata, ctc_greedy_decode, recognition_batch
+from ocrstack.pipeline import charset_from_model_metadata, decode_best_path, recognition_batch
 from ocrstack.pipeline.stages import (
     DetectionPlan,
     boxes_from_detection,
@@ -48,13 +48,18 @@ class RecognitionError(RuntimeError):
 class ServedRecognizer:
     config: RecognizerConfig
     charset: tuple[str, ...]
-    max_batch_size: int
+    chunk_size: int  # crops per request in batched mode, at the narrowest width bucket
 
     @classmethod
     def load(cls, model_dir: Path) -> ServedRecognizer:
+        """Read the recognizer's charset from its ONNX file and its chunk size from its Triton config:
+        the largest ``preferred_batch_size`` (the batch it runs best at), else its ``max_batch_size``."""
         config = RECOGNIZERS[model_dir.name]
         charset = charset_from_model_metadata(onnx_metadata(model_dir), config.use_space_char)
-        return cls(config, tuple(charset), max(1, read_model_config(model_dir).max_batch_size))
+        triton_config = read_model_config(model_dir)
+        preferred = list(triton_config.dynamic_batching.preferred_batch_size)
+        chunk = max(preferred) if preferred else triton_config.max_batch_size
+        return cls(config, tuple(charset), max(1, min(chunk, triton_config.max_batch_size or chunk)))
 
 
 @dataclass(frozen=True)
@@ -115,26 +120,33 @@ class TritonPythonModel:
 
     async def _recognize(self, served: ServedRecognizer, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         sequential = self.mode == "sequential"
-        chunks = recognition_chunks(crops, served.config, 1 if sequential else served.max_batch_size)
+        if sequential:
+            chunks = recognition_chunks(crops, served.config, 1)
+        else:
+            budget = served.chunk_size * served.config.width_buckets[0]
+            chunks = recognition_chunks(crops, served.config, served.chunk_size, max_total_width=budget)
         batches = [recognition_batch([crops[i] for i in chunk], served.config, w) for w, chunk in chunks]
         if sequential:
             outputs = [await self._infer(served, batch) for batch in batches]
         else:
             outputs = list(await asyncio.gather(*(self._infer(served, batch) for batch in batches)))
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        for (_, chunk), probs in zip(chunks, outputs, strict=True):
-            for index, result in zip(chunk, ctc_greedy_decode(probs, served.charset), strict=True):
+        for (_, chunk), (classes, scores) in zip(chunks, outputs, strict=True):
+            for index, result in zip(chunk, decode_best_path(classes, scores, served.charset), strict=True):
                 results[index] = result
         return results
 
-    async def _infer(self, served: ServedRecognizer, batch: np.ndarray) -> np.ndarray:
+    async def _infer(self, served: ServedRecognizer, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The best path (N x T classes and their probabilities) for one batch of crops."""
         config = served.config
         request = pb_utils.InferenceRequest(
             model_name=config.name,
             inputs=[pb_utils.Tensor(config.input_name, batch)],
-            requested_output_names=[config.output_name],
+            requested_output_names=[config.classes_output, config.class_scores_output],
         )
         response = await request.async_exec()
         if response.has_error():
             raise RecognitionError(f"{config.name}: {response.error().message()}")
-        return pb_utils.get_output_tensor_by_name(response, config.output_name).as_numpy()
+        classes = pb_utils.get_output_tensor_by_name(response, config.classes_output).as_numpy()
+        scores = pb_utils.get_output_tensor_by_name(response, config.class_scores_output).as_numpy()
+        return classes, scores

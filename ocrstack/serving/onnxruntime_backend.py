@@ -46,6 +46,8 @@ def session_options(settings: SessionSettings) -> ort.SessionOptions:
         options.enable_cpu_mem_arena = settings.enable_mem_arena
     if settings.enable_mem_pattern is not None:
         options.enable_mem_pattern = settings.enable_mem_pattern
+    if settings.allow_spinning is not None:
+        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(settings.allow_spinning)))
     return options
 
 
@@ -92,7 +94,8 @@ class TritonPythonModel:
         pb_utils.Logger.log_info(
             f"{args.get('model_instance_name')}: {path} on {used}, intra_op_threads="
             f"{settings.intra_op_threads} inter_op_threads={settings.inter_op_threads} "
-            f"max_batch_size={self.config.max_batch_size}"
+            f"max_batch_size={self.config.max_batch_size} "
+            f"max_elements_per_run={settings.max_elements_per_run}"
         )
 
     def execute(self, requests: list[Any]) -> list[Any]:
@@ -147,8 +150,13 @@ class TritonPythonModel:
         try:
             if self.session is None:
                 raise RuntimeError("the model has been finalized")
-            values = self.session.run(names, batching.concatenate(batch))
-            outputs = dict(zip(names, values, strict=True))
+            session = self.session
+            feed = batching.concatenate(batch)
+            limit = self.config.session.max_elements_per_run
+            slice_rows = batching.rows_per_run(feed, limit) if self.config.batched else None
+            outputs = batching.run_in_slices(
+                lambda part: dict(zip(names, session.run(names, part), strict=True)), feed, slice_rows
+            )
             parts = batching.split_outputs(outputs, sizes) if self.config.batched else [outputs]
         except Exception as exc:  # one failing run must not take the other runs of this execute down
             rows = f"{len(batch)} request(s), {sum(sizes)} row(s)"

@@ -10,6 +10,7 @@ import onnx
 import pytest
 import torch
 
+from convert.export import output_names
 from convert.fp16 import to_fp16
 from convert.parity import MAX_ABS_DIFF, ParityError, check_parity, compare
 from convert.repository import CHECKPOINT_KEY, build_repository, model_path
@@ -55,17 +56,22 @@ def _dims(value_info: onnx.ValueInfoProto) -> list[str | int]:
 @pytest.mark.parametrize(
     ("name", "input_dims", "output_dims"),
     [
-        ("text_detection", ["batch", 3, "height", "width"], ["batch", 1, "height", "width"]),
-        ("text_recognition_ch", ["batch", 3, 48, "length"], ["batch", "sequence", 6625]),
+        ("text_detection", ["batch", 3, "height", "width"], [["batch", 1, "height", "width"]]),
+        (
+            "text_recognition_ch",
+            ["batch", 3, 48, "length"],
+            [["batch", "sequence", 6625], ["batch", "sequence"], ["batch", "sequence"]],
+        ),
     ],
 )
 def test_exported_interface(exported_repository: Path, name: str, input_dims, output_dims) -> None:
     graph = onnx.load(str(model_path(exported_repository, name)))
     onnx.checker.check_model(graph, full_check=True)
     config = detector_config(name) if name == "text_detection" else recognizer_config(name)
-    (inp,), (out,) = graph.graph.input, graph.graph.output
-    assert (inp.name, out.name) == (config.input_name, config.output_name)
-    assert (_dims(inp), _dims(out)) == (input_dims, output_dims)
+    (inp,), outputs = graph.graph.input, graph.graph.output
+    assert inp.name == config.input_name and _dims(inp) == input_dims
+    assert [o.name for o in outputs] == output_names(config)
+    assert [_dims(o) for o in outputs] == output_dims
     assert max(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) >= 17
     meta = {p.key: p.value for p in graph.metadata_props}
     assert meta["model_name"] == name
@@ -116,3 +122,14 @@ def test_fp16_recognizer_reads_the_same_text(
         for item in recognizer_batches
     ]
     assert sum(same) / len(same) >= 0.99, f"{len(same) - sum(same)} of {len(same)} crops differ"
+
+
+def test_best_path_outputs_agree_with_the_probabilities(
+    exported_repository: Path, recognizer_batches
+) -> None:
+    """The in-graph best path (what the server sends) is the arg-max of the probabilities."""
+    engine = OnnxRuntimeEngine(model_path(exported_repository, "text_recognition_ch"))
+    for item in recognizer_batches[:4]:
+        out = engine.run({"image": item.batch})
+        np.testing.assert_array_equal(out["classes"], out["probabilities"].argmax(-1))
+        np.testing.assert_allclose(out["class_scores"], out["probabilities"].max(-1))

@@ -142,7 +142,7 @@ def test_export_declares_named_dynamic_axes(exported: Exported) -> None:
     graph = onnx.load(str(path))
     assert [opset.version for opset in graph.opset_import if opset.domain in ("", "ai.onnx")] == [OPSET]
     (image,) = graph.graph.input
-    (probabilities,) = graph.graph.output
+    probabilities, classes, class_scores = graph.graph.output
     # The layout every recognizer shares, whatever the orientation; a length axis left unnamed would
     # keep the traced size and fail here.
     assert (image.name, _dims(image)) == (config.input_name, ["batch", 3, INPUT_HEIGHT, "length"])
@@ -150,6 +150,10 @@ def test_export_declares_named_dynamic_axes(exported: Exported) -> None:
         config.output_name,
         ["batch", "sequence", NUM_CLASSES],
     )
+    assert [(o.name, _dims(o)) for o in (classes, class_scores)] == [
+        (config.classes_output, ["batch", "sequence"]),
+        (config.class_scores_output, ["batch", "sequence"]),
+    ]
     # One LSTM node, run over the dynamic sequence (not unrolled to the traced length).
     assert [node.op_type for node in graph.graph.node].count("LSTM") == 1
     properties = {p.key: p.value for p in graph.metadata_props}
@@ -163,7 +167,7 @@ def test_onnxruntime_matches_pytorch(exported: Exported, batch: int, length: int
     x = model.example_input(length, batch)
     with torch.no_grad():
         expected = model(x).numpy()
-    (actual,) = session.run(None, {config.input_name: x.numpy()})
+    (actual,) = session.run([config.output_name], {config.input_name: x.numpy()})
     assert actual.shape == expected.shape
     assert float(np.abs(actual - expected).max()) <= 1e-4
     np.testing.assert_array_equal(actual.argmax(-1), expected.argmax(-1))

@@ -36,7 +36,7 @@ class FakeDetector(InferenceEngine):
     def metadata(self):
         return {}
 
-    def run(self, inputs):
+    def run(self, inputs, outputs=None):
         (batch,) = inputs.values()
         mean = batch.mean(axis=1, keepdims=True)
         return {"sigmoid": ((mean > -0.95) & (mean < -0.1)).astype(np.float32)}
@@ -59,7 +59,7 @@ class FakeRecognizer(InferenceEngine):
         self.calls: list[tuple[int, ...]] = []
         self.content_widths: list[int] = []  # columns that are not zero padding
 
-    def run(self, inputs):
+    def run(self, inputs, outputs=None):
         batch = inputs["image"]
         self.calls.append(batch.shape)
         self.content_widths += [int((np.abs(item).max(axis=(0, 1)) > 0).sum()) for item in batch]

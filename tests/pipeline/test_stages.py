@@ -73,3 +73,10 @@ def test_recognition_chunks_group_by_bucket_and_cap_the_batch() -> None:
     crops = [short, long, short, short, long]
     chunks = recognition_chunks(crops, cfg, max_batch=2)
     assert chunks == [(320, [0, 2]), (320, [3]), (640, [1, 4])]
+
+
+def test_width_budget_keeps_wide_chunks_small() -> None:
+    cfg = recognizer_config("text_recognition_ch")
+    narrow, wide = np.zeros((48, 100, 3), np.uint8), np.zeros((48, 900, 3), np.uint8)
+    chunks = recognition_chunks([narrow] * 9 + [wide] * 3, cfg, max_batch=8, max_total_width=8 * 320)
+    assert [(w, len(c)) for w, c in chunks] == [(320, 8), (320, 1), (960, 2), (960, 1)]

@@ -68,6 +68,12 @@ def test_session_settings_read_the_cpp_backend_keys() -> None:
     assert settings.parallel_execution
     assert settings.graph_optimization == "ORT_ENABLE_EXTENDED"
     assert settings.enable_mem_pattern is False and settings.enable_mem_arena is None
+    assert settings.allow_spinning is None
+
+
+def test_spinning_can_be_turned_off() -> None:
+    settings = batching.session_settings(_config(parameters=_params(allow_spinning="0")))
+    assert settings.allow_spinning is False
 
 
 @pytest.mark.parametrize(
@@ -305,3 +311,20 @@ def test_single_request_is_not_copied() -> None:
 def test_split_refuses_outputs_without_batch_dimension() -> None:
     with pytest.raises(ValueError, match="output 'y' has shape \\[5\\]"):
         batching.split_outputs({"y": np.zeros(5)}, [2, 2])
+
+
+def test_runs_are_sliced_under_an_element_budget() -> None:
+    feed = {"x": np.arange(10 * 6, dtype=np.float32).reshape(10, 2, 3)}
+    assert batching.rows_per_run(feed, 0) is None
+    assert batching.rows_per_run(feed, 20) == 3
+    assert batching.rows_per_run(feed, 1) == 1
+    calls = []
+
+    def run(part):
+        calls.append(len(part["x"]))
+        return {"y": part["x"] * 2}
+
+    out = batching.run_in_slices(run, feed, 3)
+    assert calls == [3, 3, 3, 1]
+    np.testing.assert_array_equal(out["y"], feed["x"] * 2)
+    assert batching.run_in_slices(run, feed, None)["y"].shape == (10, 2, 3)
