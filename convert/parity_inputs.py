@@ -112,7 +112,10 @@ def detector_batches() -> list[NamedBatch]:
     return [NamedBatch(name, detection_input(image, config)[0]) for name, image in images]
 
 
-def recognizer_batches(extra_crops: list[tuple[str, np.ndarray]] | None = None) -> list[NamedBatch]:
-    """Rendered lines and every real crop (when present), plus ``extra_crops``; one crop per batch."""
-    crops = [(f"rendered:{t}", c) for t, c in rendered_crops()] + real_crops() + (extra_crops or [])
+def recognizer_batches() -> list[NamedBatch]:
+    """Rendered lines and every real crop image (when present); one crop per batch."""
+    return recognizer_batches_of([(f"rendered:{t}", c) for t, c in rendered_crops()] + real_crops())
+
+
+def recognizer_batches_of(crops: list[tuple[str, np.ndarray]]) -> list[NamedBatch]:
     return [NamedBatch(name, recognizer_batch(crop)) for name, crop in crops]

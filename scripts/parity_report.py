@@ -45,7 +45,7 @@ def report(title: str, reference: list[np.ndarray], candidate: list[np.ndarray],
     diffs = [
         compare(r, c, charset is not None).max_abs_diff for r, c in zip(reference, candidate, strict=True)
     ]
-    line = f"{title:<34} inputs {len(diffs):>4}   max |diff| {max(diffs):.2e}"
+    line = f"{title:<58} inputs {len(diffs):>4}   max |diff| {max(diffs):.2e}"
     if charset is not None:
         same = sum(texts(r, charset) == texts(c, charset) for r, c in zip(reference, candidate, strict=True))
         line += f"   identical text {same}/{len(diffs)} ({same / len(diffs):.1%})"
@@ -69,11 +69,25 @@ def main() -> None:
         det_onnx, {"horizontal": rec_onnx}, detector_config(), {"horizontal": recognizer_config(REC)}
     )
     det_batches = parity_inputs.detector_batches()
-    rec_batches = parity_inputs.recognizer_batches(parity_inputs.detected_crops(pipeline))
+    crop_batches = parity_inputs.recognizer_batches()  # rendered lines and the real crop images
+    rec_batches = crop_batches + parity_inputs.recognizer_batches_of(parity_inputs.detected_crops(pipeline))
+    # The recognizer's figures are given for the crops alone and for every input with the lines
+    # detected on the real pages and scenes added.
+    subsets = {"crops": range(len(crop_batches)), "crops + detected lines": range(len(rec_batches))}
     print(f"real data: {'yes' if parity_inputs.has_real_data() else 'NO (rendered inputs only)'}")
 
     def torch_runner(model):
         return lambda b: model(torch.from_numpy(b)).detach().numpy()
+
+    def report_subsets(title: str, reference: list[np.ndarray], candidate: list[np.ndarray]) -> None:
+        for subset, indices in subsets.items():
+            picked = list(indices)
+            report(
+                f"{title} [{subset}]",
+                [reference[i] for i in picked],
+                [candidate[i] for i in picked],
+                rec_ck.charset,
+            )
 
     with torch.no_grad():
         det_torch = run_all(torch_runner(det_model), det_batches, "detector, PyTorch")
@@ -85,13 +99,24 @@ def main() -> None:
         det = run_all(OnnxRuntimeEngine(det_path).run_single, det_batches, f"detector, {label}")
         rec = run_all(OnnxRuntimeEngine(rec_path).run_single, rec_batches, f"recognizer, {label}")
         report(f"detector: PyTorch vs {label}", det, det_torch)
-        report(f"recognizer: PyTorch vs {label}", rec, rec_torch, rec_ck.charset)
+        report_subsets(f"recognizer: PyTorch vs {label}", rec, rec_torch)
 
     with tempfile.TemporaryDirectory() as tmp:
         half = OnnxRuntimeEngine(to_fp16(rec_onnx, Path(tmp) / "rec_fp16.onnx"))
         rec_fp32 = run_all(OnnxRuntimeEngine(rec_onnx).run_single, rec_batches, "recognizer, fp32")
         rec_fp16 = run_all(half.run_single, rec_batches, "recognizer, fp16")
-    report("recognizer: FP32 vs FP16", rec_fp32, rec_fp16, rec_ck.charset)
+    report_subsets("recognizer: FP32 vs FP16", rec_fp32, rec_fp16)
+    # What a user sees: the lines the pipeline keeps (FP32 confidence at or above the recognizer's
+    # min_score); the rest are dropped either way.
+    min_score = recognizer_config(REC).min_score
+    subsets = {
+        f"score>={min_score}": [
+            i
+            for i, probs in enumerate(rec_fp32)
+            if ctc_greedy_decode(probs, rec_ck.charset)[0][1] >= min_score
+        ]
+    }
+    report_subsets("recognizer: FP32 vs FP16", rec_fp32, rec_fp16)
 
 
 if __name__ == "__main__":
