@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,18 +23,12 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-@pytest.fixture(scope="session")
-def triton(exported_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerOptions]:
-    workdir = tmp_path_factory.mktemp("triton")
+@contextmanager
+def serve_repository(repository: Path, workdir: Path) -> Iterator[ServerOptions]:
+    """The embedded server on ``repository`` at free loopback ports, until the block ends; its log is
+    printed when it fails to come up."""
     http, grpc, metrics = free_ports(3)
-    options = ServerOptions(
-        repository=exported_repository,
-        http_port=http,
-        grpc_port=grpc,
-        metrics_port=metrics,
-        workdir=workdir,
-        ready_timeout_s=300,
-    )
+    options = ServerOptions(repository, http, grpc, metrics, workdir=workdir, ready_timeout_s=300)
     log = workdir / "tritonserver.log"
     with TritonServer(options, log_file=log) as server:
         try:
@@ -42,4 +36,16 @@ def triton(exported_repository: Path, tmp_path_factory: pytest.TempPathFactory) 
         except Exception:
             print(log.read_text()[-5000:])
             raise
+        yield options
+
+
+@pytest.fixture(scope="session")
+def launch_triton():
+    """``serve_repository`` for tests that serve a repository of their own."""
+    return serve_repository
+
+
+@pytest.fixture(scope="session")
+def triton(exported_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerOptions]:
+    with serve_repository(exported_repository, tmp_path_factory.mktemp("triton")) as options:
         yield options

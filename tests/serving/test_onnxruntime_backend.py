@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import socket
 import sys
 import types
 import urllib.request
@@ -378,35 +377,13 @@ parameters { key: "intra_op_thread_count" value: { string_value: "1" } }
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def served_affine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served_affine(tmp_path_factory: pytest.TempPathFactory, launch_triton) -> Iterator[str]:
     """The tiny model behind the embedded tritonserver, through the launcher's backend folder."""
-    from ocrstack.serving.launcher import ServerOptions, TritonServer
-
     root = tmp_path_factory.mktemp("served_affine")
     _write_model(root / "repository" / "affine" / "1" / "model.onnx")
     (root / "repository" / "affine" / "config.pbtxt").write_text(SERVED_CONFIG)
-    options = ServerOptions(
-        repository=root / "repository",
-        http_port=_free_port(),
-        grpc_port=_free_port(),
-        metrics_port=_free_port(),
-        workdir=root,
-        ready_timeout_s=120,
-    )
-    log = root / "tritonserver.log"
-    with TritonServer(options, log_file=log) as server:
-        try:
-            server.wait_until_ready()
-        except Exception:
-            print(log.read_text()[-5000:])
-            raise
+    with launch_triton(root / "repository", root) as options:
         yield f"127.0.0.1:{options.http_port}"
 
 
