@@ -17,7 +17,6 @@ import json
 import os
 import queue
 import resource
-import socket
 import statistics
 import sys
 import tempfile
@@ -35,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ocrstack.evaluation.dataset import by_kind, data_root, load_samples
 from ocrstack.serving.client import run_ocr
-from ocrstack.serving.launcher import ServerOptions, TritonServer
+from ocrstack.serving.launcher import ServerOptions, TritonServer, free_ports
 from ocrstack.serving.metrics import Counters, batch_stats, scrape
 
 MODELS = ("ocr", "ocr_sequential")
@@ -56,12 +55,6 @@ class RunFigures:
     batch: dict[str, float]  # model -> average executed batch size
     requests_per_exec: dict[str, float]
     compute_ms_per_image: dict[str, float]  # model -> server compute time spent per image
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def benchmark_images(root: Path | None) -> list[bytes]:
@@ -190,7 +183,7 @@ def main() -> None:
     with ExitStack() as stack:
         url, metrics_url = args.url, args.metrics_url
         if url is None:
-            ports = [free_port() for _ in range(3)]
+            ports = free_ports(3)
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             options = ServerOptions(args.repository, *ports, workdir=workdir)
             server = stack.enter_context(TritonServer(options, log_file=workdir / "triton.log"))

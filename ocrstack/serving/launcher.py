@@ -14,6 +14,7 @@ import importlib.util
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -123,6 +124,18 @@ def server_command(options: ServerOptions, backends: Path) -> list[str]:
         *(f"--backend-config={c}" for c in python_config),
         *options.extra_args,
     ]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports free right now (all held open together while choosing)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def _http_ok(url: str) -> bool:

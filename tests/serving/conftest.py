@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from ocrstack.serving.launcher import ServerOptions, TritonServer
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    with closing(sockets[0]):
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        ports = [s.getsockname()[1] for s in sockets]
-        for s in sockets[1:]:
-            s.close()
-    return ports
+from ocrstack.serving.launcher import ServerOptions, TritonServer, free_ports
 
 
 @contextmanager
