@@ -14,7 +14,8 @@ HTTP_PORT ?= 8000
 GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
 
-.PHONY: run serve test setup system-packages weights model-repository lint benchmark clean
+.PHONY: run serve test setup system-packages weights model-repository lint benchmark benchmark-triton \
+	parity-report clean
 
 run: serve
 
@@ -58,8 +59,15 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-benchmark: weights
-	$(BIN)/python scripts/benchmark_pipeline.py
+# The figures quoted in the README, each from its script.
+benchmark: model-repository
+	$(BIN)/python scripts/benchmark_pipeline.py --threads 2
+
+benchmark-triton: model-repository
+	$(BIN)/python scripts/triton_benchmark.py --rounds 2 --passes 2
+
+parity-report: model-repository
+	$(BIN)/python scripts/parity_report.py
 
 clean:
 	rm -rf $(BUILD) $(REPOSITORY)/*/1/*.onnx
