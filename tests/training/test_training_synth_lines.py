@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.charset import load_charset, out_of_charset
+from training.synth_lines import MIN_LUMA_CONTRAST, SyntheticLines, pick_colors
+
+N = 24
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["horizontal", "vertical"])
+def samples(request: pytest.FixtureRequest) -> tuple[bool, list[tuple[np.ndarray, str]]]:
+    lines = SyntheticLines(3, vertical=request.param)
+    return request.param, [lines[i] for i in range(N)]
+
+
+def test_same_seed_same_bytes(samples: tuple[bool, list[tuple[np.ndarray, str]]]) -> None:
+    vertical, drawn = samples
+    again = SyntheticLines(3, vertical=vertical)
+    for index in (0, 5, N - 1):
+        image, text = again[index]
+        assert text == drawn[index][1] and image.tobytes() == drawn[index][0].tobytes()
+    other = SyntheticLines(4, vertical=vertical)
+    assert [other[i][1] for i in range(5)] != [text for _, text in drawn[:5]]
+
+
+def test_iteration_matches_indexing() -> None:
+    lines = SyntheticLines(9)
+    iterator = iter(lines)
+    for index in range(3):
+        image, text = next(iterator)
+        assert text == lines[index][1] and np.array_equal(image, lines[index][0])
+
+
+def test_shapes_labels_and_contrast(samples: tuple[bool, list[tuple[np.ndarray, str]]]) -> None:
+    _vertical, drawn = samples
+    charset = load_charset()
+    for image, text in drawn:
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[0] == 48 and image.shape[2] == 3
+        assert text and out_of_charset(text, charset) == []
+        if len(text) >= 3:  # a column turned into a row, never left standing
+            assert image.shape[1] > image.shape[0]
+        assert image.std() > 12, text  # the text stands out from its background
+
+
+def test_colors_keep_contrast() -> None:
+    rng = np.random.default_rng(0)
+    weights = np.array([0.299, 0.587, 0.114])
+    for _ in range(300):
+        fg, bg, bg_end = pick_colors(rng)
+        assert abs(fg @ weights - bg @ weights) >= MIN_LUMA_CONTRAST
+        assert abs(fg @ weights - bg_end @ weights) >= MIN_LUMA_CONTRAST

@@ -1,0 +1,226 @@
+"""Synthetic text-line crops for the Korean recognizers, as the pipeline hands crops to them.
+
+A sample is ``(image, text)``: a BGR uint8 ``[height, W, 3]`` row and its label. Vertical samples are
+columns rendered top to bottom and then turned with :func:`ocrstack.pipeline.geometry.rotate_to_horizontal`,
+exactly what the pipeline does to a vertical crop before recognition.
+
+Sample ``i`` of a generator is drawn from its own ``Generator([seed, i])``, so it is the same image
+whatever order or worker asks for it.
+
+The augmentations imitate what detector crops show: loose and tight margins, a few degrees of residual
+tilt and a little perspective, condensed and expanded glyphs (Pillow's basic layout has no letter
+spacing, so spacing variation is done by scaling along the line), low resolution, blur, sensor noise
+and JPEG artefacts, on plain, coloured and gradient backgrounds, dark-on-light or light-on-dark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ocrstack.pipeline.geometry import rotate_to_horizontal
+from ocrstack.synth.fonts import FontFace, faces_for_script, font_codepoints
+from ocrstack.synth.render import text_mask
+from training.corpus import Corpus, default_corpus
+
+MIN_LUMA_CONTRAST = 90.0  # of 255, between text colour and every background colour
+MAX_TRIES = 50
+
+
+def _luma(rgb: np.ndarray) -> float:
+    return float(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])
+
+
+def pick_colors(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(text, background start, background end) RGB colours; the two background colours differ for a
+    gradient and each keeps at least :data:`MIN_LUMA_CONTRAST` from the text."""
+    mode = rng.random()
+    for _ in range(MAX_TRIES):
+        if mode < 0.6:  # dark on light: print, most signs
+            fg, bg = rng.uniform(0, 90, 3), 255 - rng.uniform(0, 60, 3)
+        elif mode < 0.85:  # light on dark
+            fg, bg = 255 - rng.uniform(0, 60, 3), rng.uniform(0, 110, 3)
+        else:  # any colours
+            fg, bg = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+        bg_end = np.clip(bg + rng.normal(0, 35, 3), 0, 255) if rng.random() < 0.3 else bg
+        if min(abs(_luma(fg) - _luma(bg)), abs(_luma(fg) - _luma(bg_end))) >= MIN_LUMA_CONTRAST:
+            return fg, bg, bg_end
+    return np.zeros(3), np.full(3, 255.0), np.full(3, 255.0)
+
+
+def _background(shape: tuple[int, int], start: np.ndarray, end: np.ndarray, rng: np.random.Generator):
+    """A float32 BGR canvas: a linear gradient from ``start`` to ``end`` in a random direction."""
+    height, width = shape
+    angle = rng.uniform(0, 2 * np.pi)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    ramp = xs * np.cos(angle) + ys * np.sin(angle)
+    ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1.0)
+    rgb = start[None, None] + ramp[..., None] * (end - start)[None, None]
+    return rgb[..., ::-1].astype(np.float32)
+
+
+def _warp(image: np.ndarray, rng: np.random.Generator, across: int) -> np.ndarray:
+    """A tilt of a few degrees and a small perspective jitter; the output is the bounding box of the
+    warped image, as a detector's axis-aligned crop of a slightly tilted line would be."""
+    height, width = image.shape[:2]
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    jitter = rng.uniform(-0.06, 0.06, (4, 2)).astype(np.float32) * across
+    # Detector crops are rectified along the line, so a long line keeps less tilt than a short one:
+    # its ends move across by at most about a fifth of the line's height.
+    limit = min(np.deg2rad(3.0), np.arctan(0.2 * across / max(height, width)))
+    angle = rng.uniform(-limit, limit)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
+    centre = corners.mean(axis=0)
+    moved = (corners - centre) @ rotation.T + centre + jitter
+    moved -= moved.min(axis=0)
+    size = np.ceil(moved.max(axis=0)).astype(int)
+    matrix = cv2.getPerspectiveTransform(corners, moved.astype(np.float32))
+    return cv2.warpPerspective(
+        image, matrix, (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def _degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Low resolution, blur, noise and JPEG artefacts, each with its own probability."""
+    height, width = image.shape[:2]
+    if rng.random() < 0.2:
+        scale = rng.uniform(0.4, 0.8)
+        small = cv2.resize(image, (max(1, int(width * scale)), max(1, int(height * scale))))
+        image = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.3:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.2))
+    if rng.random() < 0.4:
+        noise = rng.normal(0, rng.uniform(2, 10), image.shape)
+        image = np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        quality = int(rng.integers(30, 91))
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok:
+            image = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    return image
+
+
+class SyntheticLines:
+    """Endless ``(image, text)`` samples; ``gen[i]`` is sample ``i`` and iteration yields 0, 1, 2...
+
+    ``fonts``: faces to draw with (default: every face covering Hangul); each sample uses one that
+    covers all of its text. Vertical samples get shorter texts by default, as columns are short.
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        fonts: Sequence[FontFace] | None = None,
+        vertical: bool = False,
+        height: int = 48,
+        min_chars: int = 1,
+        max_chars: int | None = None,
+        corpus: Corpus | None = None,
+    ) -> None:
+        self.seed, self.vertical, self.height = seed, vertical, height
+        self.fonts = list(fonts) if fonts is not None else faces_for_script("hangul")
+        if not self.fonts:
+            raise ValueError("no fonts to draw with")
+        self.min_chars = min_chars
+        self.max_chars = max_chars or (12 if vertical else 25)
+        self.corpus = corpus or default_corpus()
+        self._coverage = {face.path: font_codepoints(Path(face.path)) for face in self.fonts}
+
+    def fonts_for(self, text: str) -> list[FontFace]:
+        codes = {ord(char) for char in text}
+        return [face for face in self.fonts if codes <= self._coverage[face.path]]
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, str]]:
+        index = 0
+        while True:
+            yield self[index]
+            index += 1
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, str]:
+        rng = np.random.default_rng([self.seed, index])
+        for _ in range(MAX_TRIES):
+            text = self.corpus.sample_text(rng, self.min_chars, self.max_chars)
+            faces = self.fonts_for(text)
+            if not faces:
+                continue
+            face = faces[int(rng.integers(len(faces)))]
+            try:
+                mask = text_mask(text, face.path, self.height, self.vertical, face.index)
+            except ValueError:  # draws no ink
+                continue
+            return self._compose(mask, rng), text
+        raise RuntimeError(f"no drawable text in {MAX_TRIES} tries (sample {index}, seed {self.seed})")
+
+    def _compose(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Mask rendered at full size -> coloured, margined, warped and degraded row of ``height``."""
+        across_axis = 1 if self.vertical else 0
+        along_axis = 1 - across_axis
+        # Render once at full size and shrink: a handful of font sizes stay cached instead of dozens.
+        text_px = max(4, round(self.height * rng.uniform(0.55, 0.95)))
+        along = max(1, round(mask.shape[along_axis] * text_px / self.height * rng.uniform(0.8, 1.2)))
+        size = (along, text_px) if along_axis == 1 else (text_px, along)
+        mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        free = self.height - text_px
+        before = int(rng.integers(0, free + 1))
+        margin = int(self.height * (rng.uniform(0, 0.1) if rng.random() < 0.5 else rng.uniform(0.1, 0.6)))
+        lead, trail = (int(rng.integers(0, margin + 1)) for _ in range(2))
+        pads = [(before, free - before), (lead, trail)]
+        if self.vertical:
+            pads.reverse()
+        mask = np.pad(mask, pads)
+        fg, bg, bg_end = pick_colors(rng)
+        canvas = _background(mask.shape, bg, bg_end, rng)
+        alpha = mask[..., None]
+        image = canvas * (1 - alpha) + fg[::-1].astype(np.float32) * alpha
+        image = _warp(np.clip(np.rint(image), 0, 255).astype(np.uint8), rng, self.height)
+        if self.vertical:
+            image = rotate_to_horizontal(image)
+        width = max(1, round(image.shape[1] * self.height / image.shape[0]))
+        image = cv2.resize(image, (width, self.height), interpolation=cv2.INTER_AREA)
+        return _degrade(image, rng)
+
+
+def measure_lines_per_second(n: int = 300, vertical: bool = False, seed: int = 0) -> float:
+    """Lines per second of one generator on one core (OpenCV held to one thread)."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        lines = SyntheticLines(seed, vertical=vertical)
+        lines[0]  # font loading and coverage out of the timing
+        start = time.perf_counter()
+        for index in range(1, n + 1):
+            lines[index]
+        return n / (time.perf_counter() - start)
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Write sample synthetic lines or measure throughput")
+    parser.add_argument("--out", type=Path, help="folder for PNG samples and labels.txt")
+    parser.add_argument("--count", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vertical", action="store_true")
+    parser.add_argument("--benchmark", action="store_true")
+    args = parser.parse_args(argv)
+    if args.benchmark:
+        rate = measure_lines_per_second(args.count, args.vertical, args.seed)
+        print(f"{rate:.1f} lines/s on one core ({'vertical' if args.vertical else 'horizontal'})")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        lines = SyntheticLines(args.seed, vertical=args.vertical)
+        labels = []
+        for index in range(args.count):
+            image, text = lines[index]
+            cv2.imwrite(str(args.out / f"{index:05d}.png"), image)
+            labels.append(f"{index:05d}.png\t{text}")
+        (args.out / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
