@@ -1,0 +1,78 @@
+"""A tiny training run: outputs, resumption equal to an uninterrupted run, and the exported checkpoint."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ocrstack.models.korean_rec import KoreanRecognizer
+from ocrstack.weights.checkpoint import load_checkpoint
+from training.charset import load_charset
+from training.train import (
+    KOREAN_RECOGNIZERS,
+    MODEL_FILE,
+    STATE_FILE,
+    encode,
+    lr_factor,
+    parse_args,
+    train,
+)
+
+TINY = ["--steps", "6", "--batch", "3", "--max-chars", "3", "--pad", "tight", "--val-every", "3",
+        "--val-count", "2", "--warmup", "2", "--no-progress"]  # fmt: skip
+
+
+def _args(out: Path, *extra: str):
+    return parse_args(["--orientation", "horizontal", "--out", str(out), *TINY, *extra])
+
+
+def test_lr_schedule_warms_up_then_decays() -> None:
+    factors = [lr_factor(s, 100, 10) for s in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(b <= a for a, b in itertools.pairwise(factors[10:]))
+    assert factors[-1] >= 0.02
+
+
+def test_encode_rejects_unknown_characters() -> None:
+    index = {c: i + 1 for i, c in enumerate(load_charset("korean"))}
+    assert encode("가 A", index) == [index["가"], index[" "], index["A"]]
+    with pytest.raises(ValueError, match="outside the charset"):
+        encode("漢", index)
+
+
+def test_config_records() -> None:
+    h, v = KOREAN_RECOGNIZERS["horizontal"], KOREAN_RECOGNIZERS["vertical"]
+    assert (h.name, v.name) == ("text_recognition_ko_h", "text_recognition_ko_v")
+    assert (h.orientation, v.orientation) == ("horizontal", "vertical")
+
+
+def test_tiny_run_resumes_like_an_uninterrupted_one(tmp_path: Path) -> None:
+    whole = train(_args(tmp_path / "whole"))
+    interrupted = tmp_path / "interrupted"
+    first = train(_args(interrupted, "--stop-after", "3"))
+    assert (interrupted / STATE_FILE).exists() and not (interrupted / MODEL_FILE).exists()
+    assert [r["step"] for r in first["train"]] == [1, 2, 3]
+    resumed = train(_args(interrupted))
+
+    losses = [r["loss"] for r in whole["train"]]
+    assert [r["loss"] for r in resumed["train"]] == losses  # bit-exact on CPU
+    assert len(losses) == 6 and all(loss > 0 for loss in losses)
+    assert [r["step"] for r in resumed["val"]] == [3, 6]
+    for out in (tmp_path / "whole", interrupted):
+        curves = json.loads((out / "curves.json").read_text())
+        assert [r["step"] for r in curves["train"]] == list(range(1, 7))
+        assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+        assert not list(out.glob("*.tmp"))
+
+    checkpoint = load_checkpoint(interrupted / MODEL_FILE)
+    assert checkpoint.config_name == "text_recognition_ko_h"
+    assert checkpoint.charset == load_charset("korean")
+    model = checkpoint.build()
+    assert isinstance(model, KoreanRecognizer)
+    reference = load_checkpoint(tmp_path / "whole" / MODEL_FILE).build()
+    x = torch.rand(1, 3, 48, 64)
+    torch.testing.assert_close(model(x), reference(x), rtol=0, atol=0)

@@ -1,0 +1,181 @@
+"""Held-out evaluation of the Korean recognizers: a font split, a fixed test set, and the metrics.
+
+Font split. Whole font *families* are held out of training, so the test set measures reading a design the
+model never saw, not memorised glyph shapes. The held-out families are :data:`HELDOUT_FAMILIES`:
+
+* ``UnBatang`` (은 바탕, unfonts-core): a serif (batang / myeongjo) design;
+* ``Baekmuk Dotum`` (백묵 돋움, fonts-baekmuk): a sans (dotum / gothic) design from another foundry;
+
+one of each of the two styles Korean print uses, neither among the fonts the pipeline itself prefers for
+Hangul (``ocrstack.synth.fonts.PREFERRED_FAMILIES``), so the training set keeps the common faces. Where one
+of them is not installed, the alphabetically last other families stand in (see :func:`split_fonts`). A
+family is a face's first declared name; every weight of it (UnBatang and UnBatangBold) goes with it, and so
+does any face sharing a file with a held-out face (the faces of one ``.ttc``).
+
+Metrics are pure functions over strings: line accuracy (exact match) and the character error rate, the
+summed edit distance divided by the summed reference length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ocrstack.config import RecognizerConfig
+from ocrstack.pipeline.ctc import ctc_greedy_decode
+from ocrstack.pipeline.preprocess import choose_width_bucket, recognition_batch, resized_width
+from ocrstack.synth.fonts import PREFERRED_FAMILIES, FontFace, faces_for_script
+from training.charset import load_charset
+from training.synth_lines import SyntheticLines
+
+HELDOUT_FAMILIES: tuple[str, ...] = ("UnBatang", "Baekmuk Dotum")
+MIN_FAMILIES = 3  # two held out and at least one to train on
+HELDOUT_SEED = 20_240_601  # the fixed test set; training uses small seeds, so the texts differ too
+TIGHT_MULTIPLE = 8  # the model's sequence stride
+
+
+def family_of(face: FontFace) -> str:
+    """A face's family: its first declared name (the Latin one for the Korean fonts installed here)."""
+    return face.families[0] if face.families else face.path.stem
+
+
+def choose_heldout(families: Sequence[str], wanted: Sequence[str] = HELDOUT_FAMILIES) -> list[str]:
+    """The families to hold out: ``wanted`` where installed, completed (to ``len(wanted)``) by the
+    alphabetically last families not preferred by the pipeline, then by any. Deterministic."""
+    available = sorted(set(families))
+    chosen = [family for family in wanted if family in available]
+    preferred = set(PREFERRED_FAMILIES["hangul"])
+    stand_ins = [f for f in reversed(available) if f not in preferred] + list(reversed(available))
+    for family in stand_ins:
+        if len(chosen) >= len(wanted):
+            break
+        if family not in chosen:
+            chosen.append(family)
+    return chosen
+
+
+def split_fonts(faces: Sequence[FontFace] | None = None) -> tuple[list[FontFace], list[FontFace]]:
+    """(training faces, held-out faces) among the Hangul faces (default: every installed one).
+
+    Raises ``RuntimeError`` when fewer than :data:`MIN_FAMILIES` families are available.
+    """
+    faces = list(faces) if faces is not None else faces_for_script("hangul")
+    families = sorted({family_of(face) for face in faces})
+    if len(families) < MIN_FAMILIES:
+        raise RuntimeError(
+            f"a held-out font split needs at least {MIN_FAMILIES} Hangul font families, found "
+            f"{len(families)} ({families}); install e.g. fonts-nanum fonts-unfonts-core fonts-baekmuk"
+        )
+    heldout_families = set(choose_heldout(families))
+    heldout_paths = {face.path for face in faces if family_of(face) in heldout_families}
+    heldout = [face for face in faces if face.path in heldout_paths]
+    train = [face for face in faces if face.path not in heldout_paths]
+    return train, heldout
+
+
+def heldout_set(
+    vertical: bool, count: int = 2000, seed: int = HELDOUT_SEED, max_chars: int | None = None
+) -> list[tuple[np.ndarray, str]]:
+    """The fixed test set: ``count`` samples rendered with the held-out fonts only; the same on every
+    call with the same fonts installed. A shorter ``count`` is a prefix of a longer one."""
+    _, heldout = split_fonts()
+    lines = SyntheticLines(seed, fonts=heldout, vertical=vertical, max_chars=max_chars)
+    return [lines[index] for index in range(count)]
+
+
+# --- metrics ---------------------------------------------------------------------------------------
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions and substitutions of one character each cost 1)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+def line_accuracy(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Fraction of lines read exactly (0.0 for no lines)."""
+    _check_lengths(predictions, references)
+    if not references:
+        return 0.0
+    return sum(p == r for p, r in zip(predictions, references, strict=True)) / len(references)
+
+
+def character_error_rate(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Summed edit distance over summed reference length. With empty references only, 0.0 when every
+    prediction is empty too, else the number of characters read in excess (each an insertion)."""
+    _check_lengths(predictions, references)
+    errors = sum(edit_distance(p, r) for p, r in zip(predictions, references, strict=True))
+    return errors / max(1, sum(len(r) for r in references))
+
+
+def _check_lengths(predictions: Sequence[str], references: Sequence[str]) -> None:
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+
+
+# --- batching and evaluation ---------------------------------------------------------------------
+
+
+def batch_width(crops: Sequence[np.ndarray], cfg: RecognizerConfig, buckets: bool = True) -> int:
+    """Width to pad a batch to: the smallest width bucket holding its widest crop (as served), or with
+    ``buckets=False`` the widest resized crop rounded up to a multiple of 8 (capped at the last bucket)."""
+    if buckets:
+        return max(choose_width_bucket(c.shape[0], c.shape[1], cfg) for c in crops)
+    widest = max(resized_width(c.shape[0], c.shape[1], cfg.height) for c in crops)
+    return min(cfg.max_width, -(-widest // TIGHT_MULTIPLE) * TIGHT_MULTIPLE)
+
+
+@torch.no_grad()
+def read_lines(
+    model: nn.Module,
+    crops: Sequence[np.ndarray],
+    cfg: RecognizerConfig,
+    batch_size: int = 64,
+    charset: Sequence[str] | None = None,
+    device: torch.device | str = "cpu",
+    buckets: bool = True,
+) -> list[str]:
+    """Texts read by ``model`` (put in eval mode, left as it was) from the crops, greedy CTC."""
+    charset = list(charset) if charset is not None else load_charset(cfg.charset_file or "korean")
+    was_training = model.training
+    model.eval()
+    texts: list[str] = []
+    try:
+        for start in range(0, len(crops), batch_size):
+            chunk = crops[start : start + batch_size]
+            batch = recognition_batch(chunk, cfg, batch_width(chunk, cfg, buckets))
+            probs = model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
+            texts.extend(text for text, _ in ctc_greedy_decode(probs, charset))
+    finally:
+        model.train(was_training)
+    return texts
+
+
+def evaluate(
+    model: nn.Module,
+    samples: Sequence[tuple[np.ndarray, str]],
+    cfg: RecognizerConfig,
+    batch_size: int = 64,
+    charset: Sequence[str] | None = None,
+    device: torch.device | str = "cpu",
+    buckets: bool = True,
+) -> dict[str, float]:
+    """``{"line_accuracy", "cer", "count"}`` of ``model`` on ``(crop, text)`` samples."""
+    crops = [crop for crop, _ in samples]
+    references = [text for _, text in samples]
+    predictions = read_lines(model, crops, cfg, batch_size, charset, device, buckets)
+    return {
+        "line_accuracy": line_accuracy(predictions, references),
+        "cer": character_error_rate(predictions, references),
+        "count": float(len(samples)),
+    }

@@ -1,0 +1,298 @@
+"""Train a Korean recognizer (horizontal or vertical) with CTC on synthetic lines.
+
+    python -m training.train --orientation horizontal --out runs/ko_h [--steps N] [--batch 64]
+
+Batches are rendered by :class:`training.synth_lines.SyntheticLines` with the training fonts only (see
+:func:`training.evaluate.split_fonts`) and go through :func:`ocrstack.pipeline.preprocess.recognition_batch`,
+the serving preprocessing, padded to the config's width buckets as served (``--pad tight``: the widest
+crop rounded up to 8, cheaper). Batch ``s`` holds samples ``s * batch ... (s + 1) * batch - 1``, each a pure
+function of ``(seed, index)``, so the data position of a run is its step alone.
+
+Resuming: ``--out`` holds ``train_state.pt`` (model, optimizer, scheduler, step, torch RNG state, curves),
+written atomically every ``--ckpt-every`` steps and at the end; a run started on a folder that has one
+continues from it. On CPU a resumed run reproduces an uninterrupted one exactly; CUDA's CTC loss is not
+deterministic, so on a GPU it only comes close.
+
+Outputs in ``--out``: ``model.pt`` (the export-ready :class:`ocrstack.weights.checkpoint.Checkpoint`, with
+``SHA256SUMS``), ``curves.json`` and ``curves.png`` (loss, validation line accuracy and CER).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
+
+from ocrstack.config import PADDLE_NORMALIZATION, RecognizerConfig
+from ocrstack.models.korean_rec import KoreanRecognizer
+from ocrstack.pipeline.preprocess import recognition_batch
+from ocrstack.weights.checkpoint import Checkpoint, save_checkpoint
+from training.charset import load_charset, out_of_charset
+from training.evaluate import batch_width, evaluate, heldout_set, split_fonts
+from training.synth_lines import SyntheticLines
+
+ARCHITECTURE = "korean_mobilenetv3_bilstm"
+# The config records of the two Korean models; registered in ocrstack.config once weights exist.
+KOREAN_RECOGNIZERS: dict[str, RecognizerConfig] = {
+    orientation: RecognizerConfig(
+        name=f"text_recognition_ko_{orientation[0]}",
+        architecture=ARCHITECTURE,
+        normalization=PADDLE_NORMALIZATION,
+        orientation=orientation,
+        languages=("ko",),
+        charset_file="korean",
+    )
+    for orientation in ("horizontal", "vertical")
+}
+STATE_FILE = "train_state.pt"
+MODEL_FILE = "model.pt"
+CURVES_JSON = "curves.json"
+CURVES_PNG = "curves.png"
+
+
+class LineDataset(Dataset[tuple[np.ndarray, str]]):
+    """Index -> ``(crop, text)`` from a :class:`SyntheticLines`; a map-style view for the DataLoader."""
+
+    def __init__(self, lines: SyntheticLines) -> None:
+        self.lines = lines
+
+    def __len__(self) -> int:
+        return 2**62  # endless; the sampler says which indices are drawn
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, str]:
+        return self.lines[index]
+
+
+class StepBatches(Sampler[list[int]]):
+    """Indices of batches ``start .. stop - 1``; batch ``s`` is samples ``s*size .. (s+1)*size - 1``."""
+
+    def __init__(self, start: int, stop: int, size: int) -> None:
+        self.start, self.stop, self.size = start, stop, size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start, self.stop):
+            yield list(range(step * self.size, (step + 1) * self.size))
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+def encode(text: str, index: dict[str, int]) -> list[int]:
+    """Text -> class indices (charset position + 1; 0 is the blank). Fails on characters outside it."""
+    missing = out_of_charset(text, set(index))
+    if missing:
+        raise ValueError(f"{text!r}: characters outside the charset: {missing}")
+    return [index[char] for char in text]
+
+
+class Collate:
+    """Samples -> (images [N,3,48,W], targets [sum L], target lengths [N], texts), in the worker."""
+
+    def __init__(self, cfg: RecognizerConfig, charset: Sequence[str], buckets: bool) -> None:
+        self.cfg, self.buckets = cfg, buckets
+        self.index = {char: position + 1 for position, char in enumerate(charset)}
+
+    def __call__(self, samples: list[tuple[np.ndarray, str]]):
+        crops = [crop for crop, _ in samples]
+        texts = [text for _, text in samples]
+        images = recognition_batch(crops, self.cfg, batch_width(crops, self.cfg, self.buckets))
+        labels = [encode(text, self.index) for text in texts]
+        targets = torch.tensor([c for label in labels for c in label], dtype=torch.long)
+        lengths = torch.tensor([len(label) for label in labels], dtype=torch.long)
+        return torch.from_numpy(images), targets, lengths, texts
+
+
+def lr_factor(step: int, total: int, warmup: int, floor: float = 0.02) -> float:
+    """Linear warmup over ``warmup`` steps, then a cosine decay to ``floor`` of the peak at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written state."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def write_curves(history: dict[str, list[dict[str, float]]], out: Path) -> None:
+    """``curves.json`` and ``curves.png`` (training loss; validation line accuracy and CER)."""
+    tmp = out / (CURVES_JSON + ".tmp")
+    tmp.write_text(json.dumps(history, indent=1))
+    os.replace(tmp, out / CURVES_JSON)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
+    train, val = history["train"], history["val"]
+    ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], lw=0.8)
+    ax_loss.set(xlabel="step", ylabel="CTC loss", title="training loss", yscale="log")
+    ax_val.plot([r["step"] for r in val], [r["line_accuracy"] for r in val], "o-", label="line accuracy")
+    ax_val.plot([r["step"] for r in val], [r["cer"] for r in val], "s-", label="CER")
+    ax_val.set(xlabel="step", title="held-out fonts", ylim=(0, 1))
+    ax_val.legend()
+    fig.tight_layout()
+    fig.savefig(out / CURVES_PNG, dpi=100)
+    plt.close(fig)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train a Korean CTC recognizer on synthetic lines")
+    parser.add_argument("--orientation", choices=("horizontal", "vertical"), required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--steps", type=int, default=100_000, help="total steps (the schedule's length)")
+    parser.add_argument("--stop-after", type=int, default=None, help="stop at this step (resume later)")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--warmup", type=int, default=None, help="default: 2%% of the steps, at most 1000")
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--clip", type=float, default=5.0, help="gradient norm clipping")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-every", type=int, default=500)
+    parser.add_argument("--val-count", type=int, default=256, help="held-out lines per validation")
+    parser.add_argument("--ckpt-every", type=int, default=None, help="default: --val-every")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--pad", choices=("buckets", "tight"), default="buckets")
+    parser.add_argument("--max-chars", type=int, default=None, help="longest text (default: generator's)")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser.parse_args(argv)
+
+
+def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
+    """Run (or continue) training as the arguments say; returns the curves."""
+    vertical = args.orientation == "vertical"
+    cfg = KOREAN_RECOGNIZERS[args.orientation]
+    charset = load_charset("korean")
+    device = pick_device(args.device)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    buckets = args.pad == "buckets"
+    warmup = args.warmup if args.warmup is not None else max(1, min(1000, args.steps // 50))
+    stop = min(args.steps, args.stop_after if args.stop_after is not None else args.steps)
+    ckpt_every = args.ckpt_every or args.val_every
+
+    torch.manual_seed(args.seed)
+    model = KoreanRecognizer(len(charset) + 1).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, args.steps, warmup))
+    history: dict[str, list[dict[str, float]]] = {"train": [], "val": []}
+    step = 0
+    state_path = out / STATE_FILE
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        step, history = state["step"], state["history"]
+        print(f"resuming {out} at step {step}")
+
+    def save_state() -> None:
+        atomic_save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                "step": step,
+                "history": history,
+                "args": {k: str(v) for k, v in vars(args).items()},
+            },
+            state_path,
+        )
+        write_curves(history, out)
+
+    train_faces, _ = split_fonts()
+    lines = SyntheticLines(args.seed, fonts=train_faces, vertical=vertical, max_chars=args.max_chars)
+    loader = DataLoader(
+        LineDataset(lines),
+        batch_sampler=StepBatches(step, stop, args.batch),
+        collate_fn=Collate(cfg, charset, buckets),
+        num_workers=args.workers,
+        # Its own generator: the loader draws a seed from it per epoch, which must not shift the global
+        # RNG (dropout) between an uninterrupted and a resumed run.
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+    val_samples = heldout_set(vertical, args.val_count, max_chars=args.max_chars) if stop > step else []
+    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    model.train()
+    bar = tqdm(total=stop, initial=step, disable=args.no_progress, desc=cfg.name, unit="step")
+    last = time.perf_counter()
+    for images, targets, lengths, _ in loader:
+        images = images.to(device, non_blocking=True)
+        log_probs = model.log_probs(images).transpose(0, 1)  # [T, N, C] for CTCLoss
+        input_lengths = torch.full((images.shape[0],), log_probs.shape[0], dtype=torch.long)
+        loss = ctc(log_probs, targets, input_lengths, lengths)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        now = time.perf_counter()
+        rate = images.shape[0] / max(now - last, 1e-9)
+        last = now
+        record = {
+            "step": step,
+            "loss": float(loss.item()),
+            "lr": scheduler.get_last_lr()[0],
+            "samples_per_s": rate,
+        }
+        history["train"].append(record)
+        bar.update(1)
+        bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}", samples_s=f"{rate:.1f}")
+        if step % args.val_every == 0 or step == stop:
+            metrics = evaluate(model, val_samples, cfg, args.batch, charset, device, buckets)
+            history["val"].append(
+                {"step": step, "line_accuracy": metrics["line_accuracy"], "cer": metrics["cer"]}
+            )
+            bar.write(
+                f"step {step}: val line accuracy {metrics['line_accuracy']:.3f}, CER {metrics['cer']:.3f}"
+            )
+            last = time.perf_counter()  # validation out of the samples/s
+        if step % ckpt_every == 0 or step == stop:
+            save_state()
+            last = time.perf_counter()
+    bar.close()
+    if step >= args.steps:
+        export(model, cfg, charset, out / MODEL_FILE, f"training.train seed {args.seed}, {step} steps")
+    return history
+
+
+def export(model: nn.Module, cfg: RecognizerConfig, charset: list[str], path: Path, source: str) -> str:
+    """The export-ready checkpoint ``convert/`` reads; returns its SHA-256."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return save_checkpoint(Checkpoint(cfg.name, cfg.architecture, state, charset, source), path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    train(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
