@@ -1,4 +1,5 @@
-"""Session fixtures shared by the test packages: checkpoints, exported models, parity inputs.
+"""Session fixtures shared by the test packages: checkpoints, exported models, parity inputs, and one
+embedded Triton server that the serving and gateway tests share.
 
 Inputs come from two sources: images the tests render themselves (always) and the real benchmark set
 in ``../shared/testdata/real`` (when present; tests that need it are marked ``realdata`` and skip).
@@ -7,6 +8,8 @@ in ``../shared/testdata/real`` (when present; tests that need it are marked ``re
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,7 @@ import pytest
 from convert import parity_inputs
 from convert.repository import build_repository
 from ocrstack.evaluation.dataset import Sample, data_root, load_samples
+from ocrstack.serving.launcher import ServerOptions, TritonServer, free_ports
 from ocrstack.weights.checkpoint import Checkpoint, load_checkpoint
 from ocrstack.weights.rapidocr_import import import_all, rapidocr_models_dir
 
@@ -92,3 +96,34 @@ def _has_gpu() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+# --- a real embedded Triton server on free loopback ports, serving the freshly exported repository ---
+
+
+@contextmanager
+def serve_repository(repository: Path, workdir: Path) -> Iterator[ServerOptions]:
+    """The embedded server on ``repository`` at free loopback ports, until the block ends; its log is
+    printed when it fails to come up."""
+    http, grpc, metrics = free_ports(3)
+    options = ServerOptions(repository, http, grpc, metrics, workdir=workdir, ready_timeout_s=300)
+    log = workdir / "tritonserver.log"
+    with TritonServer(options, log_file=log) as server:
+        try:
+            server.wait_until_ready()
+        except Exception:
+            print(log.read_text()[-5000:])
+            raise
+        yield options
+
+
+@pytest.fixture(scope="session")
+def launch_triton():
+    """``serve_repository`` for tests that serve a repository of their own."""
+    return serve_repository
+
+
+@pytest.fixture(scope="session")
+def triton(exported_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerOptions]:
+    with serve_repository(exported_repository, tmp_path_factory.mktemp("triton")) as options:
+        yield options
