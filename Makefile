@@ -13,13 +13,19 @@ DEBIAN_PACKAGES := fonts-noto-cjk fonts-nanum fonts-unfonts-core fonts-baekmuk h
 HTTP_PORT ?= 8000
 GRPC_PORT ?= 8001
 METRICS_PORT ?= 8002
+GATEWAY_PORT ?= 8080
+PAPAGO_PORT ?= 8090
 
 .PHONY: run serve test setup system-packages weights model-repository lint benchmark benchmark-triton \
-	parity-report clean
+	benchmark-gateway benchmark-colors parity-report clean
 
-run: serve
+# Triton, the gateway and (without Papago credentials in the environment) the Papago-compatible server;
+# Ctrl-C stops all of them.
+run: setup model-repository
+	$(BIN)/python -m gateway.stack --repository $(REPOSITORY) --port $(GATEWAY_PORT) \
+		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) --papago-port $(PAPAGO_PORT)
 
-# The embedded Triton server on the model repository; Ctrl-C stops it cleanly.
+# The embedded Triton server alone; Ctrl-C stops it cleanly.
 serve: setup model-repository
 	$(BIN)/python -m ocrstack.serving serve --repository $(REPOSITORY) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
@@ -65,6 +71,12 @@ benchmark: model-repository
 
 benchmark-triton: model-repository
 	$(BIN)/python scripts/triton_benchmark.py --rounds 2 --passes 2
+
+benchmark-gateway: model-repository
+	$(BIN)/python scripts/gateway_overhead.py --rounds 3
+
+benchmark-colors: setup
+	$(BIN)/python scripts/color_benchmark.py
 
 parity-report: model-repository
 	$(BIN)/python scripts/parity_report.py

@@ -1,0 +1,1 @@
+"""The FastAPI gateway clients call: OCR over Triton, plus translation."""

@@ -1,0 +1,1 @@
+"""One router per concern: image routes (translate, ocr), pipeline halves (detection, recognition), health."""
