@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import render
 from gateway.inputs import InputError
 from gateway.metrics import GatewayMetrics
 from gateway.routers import health, images, parts
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         services = Services(settings, triton, translator, http, metrics)
         await services.refresh_served()
+        await to_thread.run_sync(render.warm_up)
         app.state.services = services
         log.info("gateway up: triton %s, translator %s", settings.triton_url, translator.name)
         try:

@@ -114,6 +114,17 @@ def _drawable(text: str) -> str:
     return "".join(char for char in flat if ord(char) in codepoints).strip()
 
 
+# One sample per script, so that warm_up finds and opens every font a translation can need.
+WARM_UP_TEXTS = ("번역된 문장", "翻译的句子", "Translated text")
+
+
+def warm_up() -> None:
+    """Discover the fonts and read their coverage now: the first scan of the installed fonts takes seconds,
+    which the first request with ``render`` would otherwise pay."""
+    for text in WARM_UP_TEXTS:
+        font_for_text(text)
+
+
 def font_for_text(text: str) -> FontFace | None:
     """A face that covers every character of ``text``, preferring the fonts of the scripts it uses
     (Hangul, then Han, then Latin); else the face covering the most; None when no font is installed."""
