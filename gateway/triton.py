@@ -2,7 +2,8 @@
 
 Triton's failures become :class:`BackendError` with the HTTP status the gateway answers: a request Triton
 rejects as invalid (a corrupt image that slipped past the checks, an unknown language) is the client's
-400; an unreachable or not-ready server is 503 (with ``Retry-After``); a call past its deadline is 504.
+400; an unreachable or not-ready server is 503 (with ``Retry-After``); a call past its deadline is 504; a
+failure inside the server (a recognizer that failed a batch) is 502.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def backend_error(error: InferenceServerException) -> BackendError:
         return BackendError(504, "the inference server did not answer in time")
     if any(code in status for code in UNAVAILABLE_CODES) or "failed to connect" in message.lower():
         return BackendError(503, "the inference server is unavailable")
-    if "INTERNAL" in status and "RecognitionError" not in message and "unknown language" not in message:
+    if "INTERNAL" in status and "RecognitionError" not in message:
         # The python models answer client mistakes (a corrupt image, a bad language) as their errors;
         # Triton passes those on as INTERNAL too, so the message decides.
         return BackendError(400, f"the image could not be processed: {message}")
