@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import render
+from gateway.bodies import describe
 from gateway.inputs import InputError
 from gateway.metrics import GatewayMetrics
 from gateway.routers import health, images, parts
@@ -83,8 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-        return JSONResponse(error_body("invalid_request", problems), status_code=422)
+        return JSONResponse(error_body("invalid_request", describe(error.errors())), status_code=422)
 
 
 def install_metrics(app: FastAPI) -> None:

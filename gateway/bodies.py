@@ -9,25 +9,30 @@
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from gateway.inputs import InputError, check_content_type, media_type
+from gateway.schemas import OcrRequest, TranslateOptions
+from gateway.service import Services, image_bytes
 
 Options = TypeVar("Options", bound=BaseModel)
+
+
+def describe(errors: Sequence[Any]) -> str:
+    """Pydantic's validation errors as one line a client can read: ``field: problem; ...``."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors)
 
 
 def _validated(model: type[Options], values: dict) -> Options:
     try:
         return model.model_validate(values)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
-        )
-        raise InputError(422, "invalid_request", problems) from None
+        raise InputError(422, "invalid_request", describe(error.errors())) from None
 
 
 async def read_body(
@@ -55,3 +60,14 @@ async def read_body(
         return _validated(json_body, payload), None
     check_content_type(request.headers.get("content-type"))
     return _validated(options, dict(request.query_params)), await request.body()
+
+
+async def read_image_request(
+    request: Request, services: Services, json_body: type[TranslateOptions]
+) -> tuple[TranslateOptions, bytes | None]:
+    """The options and the image bytes, in whichever shape they came; the bytes are None only for an
+    ``/ocr`` list (``images``), whose sources the caller reads one by one."""
+    options, data = await read_body(request, TranslateOptions, json_body)
+    if data is None and not (isinstance(options, OcrRequest) and options.images is not None):
+        data = await image_bytes(services, getattr(options, "image", None), getattr(options, "url", None))
+    return options, data

@@ -154,6 +154,11 @@ def check_dimensions(width: int, height: int, limits: ImageLimits) -> None:
 def load_image(data: bytes, limits: ImageLimits) -> np.ndarray:
     """Checked bytes -> BGR uint8, H x W x 3; every failure is an ``InputError``."""
     check_image(data, limits)
+    return decode_checked(data)
+
+
+def decode_checked(data: bytes) -> np.ndarray:
+    """Bytes that passed :func:`check_image` -> BGR uint8; broken pixel data is an ``InputError``."""
     try:
         return decode_image(data)
     except ImageDecodeError as error:

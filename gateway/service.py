@@ -13,8 +13,8 @@ import httpx
 import numpy as np
 from anyio import to_thread
 
-from gateway.colors import line_colors
-from gateway.inputs import InputError, check_image, decode_base64_image, load_image
+from gateway.colors import LineColors, line_colors
+from gateway.inputs import InputError, check_image, decode_base64_image, decode_checked
 from gateway.layout import join_lines, orientation_of, paragraphs
 from gateway.metrics import GatewayMetrics
 from gateway.render import RenderLine, encode_png, render_translations
@@ -72,33 +72,41 @@ class ReadPage:
     image: np.ndarray  # BGR, decoded by the gateway (colours and re-rendering need the pixels)
     lines: list[Line]
     quads: np.ndarray
+    colors: list[LineColors]  # as measured, for re-rendering; the lines carry them as hex
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the image."""
+        return self.image.shape[1], self.image.shape[0]
 
 
-def _lines(boxes: np.ndarray, texts: list[str], scores: np.ndarray, colors: list | None) -> list[Line]:
-    lines = []
-    for index, (quad, text, score) in enumerate(zip(boxes, texts, scores, strict=True)):
-        line_colors_ = Colors(**colors[index].hex()) if colors is not None else None
-        lines.append(
-            Line(
-                box=[(float(x), float(y)) for x, y in quad],
-                text=text,
-                confidence=float(np.clip(score, 0.0, 1.0)),
-                orientation=orientation_of(quad),
-                colors=line_colors_,
-            )
+def _lines(boxes: np.ndarray, texts: list[str], scores: np.ndarray, colors: list[LineColors]) -> list[Line]:
+    return [
+        Line(
+            box=[(float(x), float(y)) for x, y in quad],
+            text=text,
+            confidence=float(np.clip(score, 0.0, 1.0)),
+            orientation=orientation_of(quad),
+            colors=Colors(**color.hex()),
         )
-    return lines
+        for quad, text, score, color in zip(boxes, texts, scores, colors, strict=True)
+    ]
 
 
-async def read_page(
-    services: Services, data: bytes, language: str, model: str, timings: Timings, with_colors: bool = True
-) -> ReadPage:
+def finish(services: Services, timings: Timings) -> dict[str, float]:
+    """The request's stage timings, also recorded in the stage histograms."""
+    report = timings.report()
+    services.metrics.observe_stages(report)
+    return report
+
+
+async def read_page(services: Services, data: bytes, language: str, model: str, timings: Timings) -> ReadPage:
     """Decode (checked against the limits) while Triton reads the same bytes, then measure colours."""
     limits = services.settings.image_limits()
 
     async def decode() -> np.ndarray:
         with timings.stage("decode"):
-            return await to_thread.run_sync(load_image, data, limits)
+            return await to_thread.run_sync(decode_checked, data)
 
     # The header checks run first: a bomb or a non-image must not reach Triton at all.
     check_image(data, limits)
@@ -110,12 +118,10 @@ async def read_page(
         decoding.cancel()
         raise
     image = await decoding
-    colors = None
-    if with_colors:
-        with timings.stage("colors"):
-            colors = await to_thread.run_sync(line_colors, image, result.boxes)
+    with timings.stage("colors"):
+        colors = await to_thread.run_sync(line_colors, image, result.boxes)
     services.metrics.lines.observe(len(result.texts))
-    return ReadPage(image, _lines(result.boxes, result.texts, result.scores, colors), result.boxes)
+    return ReadPage(image, _lines(result.boxes, result.texts, result.scores, colors), result.boxes, colors)
 
 
 def check_languages(source: str, target: str) -> None:
@@ -153,19 +159,14 @@ async def render_page(page: ReadPage, timings: Timings) -> str:
     """The image re-drawn with each line's translation (its own text where none), as base64 PNG."""
     lines = [
         RenderLine(
-            quad=np.asarray(line.box, np.float32),
+            quad=quad,
             text=line.translation if line.translation is not None else line.text,
-            text_rgb=_rgb(line.colors.text) if line.colors else (0, 0, 0),
-            background_rgb=_rgb(line.colors.background) if line.colors else (255, 255, 255),
+            text_rgb=color.text,
+            background_rgb=color.background,
             vertical=line.orientation == "vertical",
         )
-        for line in page.lines
+        for quad, line, color in zip(page.quads, page.lines, page.colors, strict=True)
     ]
     with timings.stage("render"):
         png = await to_thread.run_sync(lambda: encode_png(render_translations(page.image, lines)))
     return base64.b64encode(png).decode("ascii")
-
-
-def _rgb(hex_color: str) -> tuple[int, int, int]:
-    value = int(hex_color[1:], 16)
-    return (value >> 16) & 255, (value >> 8) & 255, value & 255

@@ -14,10 +14,11 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.inputs import ImageLimits
-from gateway.translation import PapagoSettings
+from gateway.translation import DEFAULT_ENDPOINT, PapagoSettings
 from gateway.url_fetch import UrlFetchSettings
 
 Mode = Literal["batched", "sequential"]
+_LIMITS = ImageLimits()  # the defaults are stated once, in ImageLimits
 # The Triton ensemble behind each mode; same contract, recognition batched or one crop at a time.
 OCR_MODELS: dict[str, str] = {"batched": "ocr", "sequential": "ocr_sequential"}
 DETECTION_MODEL = "detection"
@@ -39,9 +40,9 @@ class Settings(BaseSettings):
 
     # Inputs.
     max_body_bytes: int = Field(25 * 1024 * 1024, gt=0)
-    max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)
-    max_image_pixels: int = Field(40_000_000, gt=0)
-    max_image_side: int = Field(12_000, gt=0)
+    max_image_bytes: int = Field(_LIMITS.max_bytes, gt=0)
+    max_image_pixels: int = Field(_LIMITS.max_pixels, gt=0)
+    max_image_side: int = Field(_LIMITS.max_side, gt=0)
     max_images_per_call: int = Field(8, ge=1)
     max_crops_per_call: int = Field(256, ge=1)
     url_fetch_timeout_s: float = Field(10.0, gt=0)
@@ -52,7 +53,7 @@ class Settings(BaseSettings):
     translator: Literal["auto", "papago", "none"] = "auto"
     papago_key_id: SecretStr | None = None
     papago_key: SecretStr | None = None
-    papago_endpoint: str = "https://papago.apigw.ntruss.com/nmt/v1/translation"
+    papago_endpoint: str = DEFAULT_ENDPOINT
     papago_timeout_s: float = Field(10.0, gt=0)
     papago_max_concurrency: int = Field(8, ge=1)
     papago_cache_size: int = Field(4096, ge=0)

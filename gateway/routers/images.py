@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from gateway.bodies import read_body
+from gateway.bodies import read_image_request
 from gateway.deps import ServicesDep, require_api_key
 from gateway.inputs import InputError
 from gateway.schemas import (
@@ -18,7 +18,7 @@ from gateway.schemas import (
     TranslateRequest,
     TranslateResponse,
 )
-from gateway.service import check_languages, image_bytes, read_page, render_page, translate_page
+from gateway.service import check_languages, finish, image_bytes, read_page, render_page, translate_page
 from gateway.timing import Timings
 
 router = APIRouter(tags=["images"], dependencies=[Depends(require_api_key)])
@@ -35,7 +35,7 @@ def image_body(schema: type) -> dict[str, Any]:
         "required": ["file"],
         "properties": {
             "file": {"type": "string", "format": "binary"},
-            **{k: v for k, v in TranslateOptions.model_json_schema()["properties"].items()},
+            **TranslateOptions.model_json_schema()["properties"],
         },
     }
     return {
@@ -60,10 +60,8 @@ def image_body(schema: type) -> dict[str, Any]:
 )
 async def translate_image(request: Request, services: ServicesDep) -> TranslateResponse:
     timings = Timings()
-    options, data = await read_body(request, TranslateOptions, TranslateRequest)
-    if data is None:
-        assert isinstance(options, TranslateRequest)
-        data = await image_bytes(services, options.image, options.url)
+    options, data = await read_image_request(request, services, TranslateRequest)
+    assert data is not None  # only an /ocr list comes without bytes
     source = services.source_language(options.source_lang)
     target = options.target_lang or services.settings.default_target_lang
     check_languages(source, target)
@@ -71,11 +69,10 @@ async def translate_image(request: Request, services: ServicesDep) -> TranslateR
     page = await read_page(services, data, source, model, timings)
     built, failed = await translate_page(services, page, source, target, timings)
     rendered = await render_page(page, timings) if options.render else None
-    report = timings.report()
-    services.metrics.observe_stages(report)
+    width, height = page.size
     return TranslateResponse(
-        width=page.image.shape[1],
-        height=page.image.shape[0],
+        width=width,
+        height=height,
         lines=page.lines,
         paragraphs=built,
         source_lang=source,
@@ -84,7 +81,7 @@ async def translate_image(request: Request, services: ServicesDep) -> TranslateR
         translator=services.translator.name,
         translation_errors=failed,
         rendered_image=rendered,
-        timings_ms=report,
+        timings_ms=finish(services, timings),
     )
 
 
@@ -98,36 +95,29 @@ async def translate_image(request: Request, services: ServicesDep) -> TranslateR
 )
 async def ocr(request: Request, services: ServicesDep) -> OcrResponse:
     timings = Timings()
-    options, data = await read_body(request, TranslateOptions, OcrRequest)
-    body = options if isinstance(options, OcrRequest) else None
+    options, data = await read_image_request(request, services, OcrRequest)
     source = services.source_language(options.source_lang)
     mode, model = services.ocr_model(options.mode)
-    if body is not None and body.images is not None:
-        limit = services.settings.max_images_per_call
-        if len(body.images) > limit:
-            raise InputError(413, "too_many_images", f"at most {limit} images per call")
-        results = []
-        for item in body.images:
-            page = await read_page(
-                services, await image_bytes(services, item.image, item.url), source, model, timings
-            )
-            results.append(
-                ImageResult(width=page.image.shape[1], height=page.image.shape[0], lines=page.lines)
-            )
-        report = timings.report()
-        services.metrics.observe_stages(report)
-        return OcrResponse(results=results, source_lang=source, mode=mode, timings_ms=report)
-    if data is None:
-        assert body is not None
-        data = await image_bytes(services, body.image, body.url)
-    page = await read_page(services, data, source, model, timings)
-    report = timings.report()
-    services.metrics.observe_stages(report)
-    return OcrResponse(
-        lines=page.lines,
-        width=page.image.shape[1],
-        height=page.image.shape[0],
-        source_lang=source,
-        mode=mode,
-        timings_ms=report,
-    )
+    if data is not None:
+        page = await read_page(services, data, source, model, timings)
+        width, height = page.size
+        return OcrResponse(
+            lines=page.lines,
+            width=width,
+            height=height,
+            source_lang=source,
+            mode=mode,
+            timings_ms=finish(services, timings),
+        )
+    assert isinstance(options, OcrRequest) and options.images is not None
+    limit = services.settings.max_images_per_call
+    if len(options.images) > limit:
+        raise InputError(413, "too_many_images", f"at most {limit} images per call")
+    results = []
+    for item in options.images:
+        page = await read_page(
+            services, await image_bytes(services, item.image, item.url), source, model, timings
+        )
+        width, height = page.size
+        results.append(ImageResult(width=width, height=height, lines=page.lines))
+    return OcrResponse(results=results, source_lang=source, mode=mode, timings_ms=finish(services, timings))

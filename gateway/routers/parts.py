@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from gateway.bodies import read_body
+from gateway.bodies import read_image_request
 from gateway.deps import ServicesDep, require_api_key
 from gateway.inputs import InputError, check_image, decode_base64_image
 from gateway.layout import orientation_of
@@ -17,9 +17,8 @@ from gateway.schemas import (
     Reading,
     RecognitionRequest,
     RecognitionResponse,
-    TranslateOptions,
 )
-from gateway.service import image_bytes
+from gateway.service import finish
 from gateway.settings import DETECTION_MODEL, RECOGNITION_MODEL
 from gateway.timing import Timings
 
@@ -35,24 +34,21 @@ router = APIRouter(tags=["pipeline parts"], dependencies=[Depends(require_api_ke
 )
 async def detection(request: Request, services: ServicesDep) -> DetectionResponse:
     timings = Timings()
-    body, data = await read_body(request, TranslateOptions, OcrRequest)
+    _, data = await read_image_request(request, services, OcrRequest)
     if data is None:
-        assert isinstance(body, OcrRequest)
-        if body.images is not None:
-            raise InputError(422, "invalid_request", "/detection takes one image ('image' or 'url')")
-        data = await image_bytes(services, body.image, body.url)
+        raise InputError(422, "invalid_request", "/detection takes one image ('image' or 'url')")
     info = check_image(data, services.settings.image_limits())
     with timings.stage("detection"):
         result = await services.triton.ocr(DETECTION_MODEL, data, None)
-    report = timings.report()
-    services.metrics.observe_stages(report)
     boxes = [
         DetectionBox(
             box=[(float(x), float(y)) for x, y in quad], score=float(score), orientation=orientation_of(quad)
         )
         for quad, score in zip(result.boxes, result.scores, strict=True)
     ]
-    return DetectionResponse(width=info.width, height=info.height, boxes=boxes, timings_ms=report)
+    return DetectionResponse(
+        width=info.width, height=info.height, boxes=boxes, timings_ms=finish(services, timings)
+    )
 
 
 @router.post(
@@ -76,10 +72,8 @@ async def recognition(body: RecognitionRequest, services: ServicesDep) -> Recogn
     source = services.source_language(body.source_lang)
     with timings.stage("recognition"):
         read = await services.triton.recognize(RECOGNITION_MODEL, crops, source, body.orientation)
-    report = timings.report()
-    services.metrics.observe_stages(report)
     results = [
         Reading(text=text, confidence=float(min(max(score, 0.0), 1.0)), orientation=orientation)
         for text, score, orientation in zip(read.texts, read.scores, read.orientations, strict=True)
     ]
-    return RecognitionResponse(results=results, source_lang=source, timings_ms=report)
+    return RecognitionResponse(results=results, source_lang=source, timings_ms=finish(services, timings))
