@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ocrstack.config import DetectorConfig, ModelConfig, RecognizerConfig, model_config
+from ocrstack.models.pplcnetv3 import fold_learnable_affines
 from ocrstack.pipeline.ctc import CHARSET_KEY, charset_to_metadata
 from ocrstack.weights.checkpoint import Checkpoint
 
@@ -77,7 +78,9 @@ def metadata(checkpoint: Checkpoint, config: ModelConfig) -> dict[str, str]:
 def export_onnx(checkpoint: Checkpoint, out_path: Path, opset: int = OPSET) -> Path:
     """Write ``out_path`` and check it with ``onnx.checker``; returns the path."""
     config = model_config(checkpoint.config_name)
-    model = checkpoint.build() if isinstance(config, DetectorConfig) else BestPathOutputs(checkpoint.build())
+    network = checkpoint.build()
+    fold_learnable_affines(network)  # exact up to rounding; check_parity compares with the unfolded model
+    model = network if isinstance(config, DetectorConfig) else BestPathOutputs(network)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     # The TorchScript-based exporter keeps symbolic batch and spatial axes for these models; the
     # dynamo exporter specialises the batch axis of the recognizer's attention. Its deprecation

@@ -20,7 +20,7 @@ from ocrstack.weights.checkpoint import load_checkpoint, read_checksums
 
 CHECKPOINT_KEY = "checkpoint_sha256"
 # Raised whenever the export itself changes what it writes, so existing files are rebuilt.
-EXPORT_VERSION = "2"
+EXPORT_VERSION = "3"
 EXPORT_VERSION_KEY = "export_version"
 
 
