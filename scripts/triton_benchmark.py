@@ -7,7 +7,12 @@ sends the real benchmark images (pages and scenes) through ``ocr`` and ``ocr_seq
 concurrency level, alternating the two models round by round, and prints per model and level: images/s,
 p50/p95/p99 latency, and each model's average executed batch size (Δnv_inference_count /
 Δnv_inference_exec_count) with requests merged per execution. Medians over rounds; the client's own
-CPU share is printed too, since it runs on the same cores as the server.
+CPU share is printed too, since it runs on the same cores as the server. When the script starts the
+server, it also prints the CPU time each model's processes spent per image
+(:mod:`ocrstack.serving.process_cpu`): on a saturated CPU, throughput is the cores divided by that.
+
+Before measuring, every model is driven once at the highest concurrency level, so that the batch shapes
+the runs will see have been allocated and planned by ONNX Runtime once already.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from ocrstack.evaluation.dataset import by_kind, data_root, load_samples
 from ocrstack.serving.client import run_ocr
 from ocrstack.serving.launcher import ServerOptions, TritonServer, free_ports
 from ocrstack.serving.metrics import Counters, batch_stats, scrape
+from ocrstack.serving.process_cpu import ServerCpu, cpu_ms_per_item
 
 MODELS = ("ocr", "ocr_sequential")
 # A composing model records its statistics just after the ensemble has answered the client.
@@ -55,6 +61,7 @@ class RunFigures:
     batch: dict[str, float]  # model -> average executed batch size
     requests_per_exec: dict[str, float]
     compute_ms_per_image: dict[str, float]  # model -> server compute time spent per image
+    cpu_ms_per_image: dict[str, float]  # model (and tritonserver) -> CPU time per image; {} if remote
 
 
 def benchmark_images(root: Path | None) -> list[bytes]:
@@ -97,11 +104,20 @@ def drive(url: str, model: str, images: list[bytes], concurrency: int) -> tuple[
     return time.perf_counter() - start, latencies
 
 
-def measure(url: str, metrics_url: str, model: str, images: list[bytes], concurrency: int) -> RunFigures:
+def measure(
+    url: str,
+    metrics_url: str,
+    model: str,
+    images: list[bytes],
+    concurrency: int,
+    server_cpu: ServerCpu | None = None,
+) -> RunFigures:
     before: Counters = scrape(metrics_url)
+    server_before = server_cpu.seconds() if server_cpu else None
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     wall, latencies = drive(url, model, images, concurrency)
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    server_after = server_cpu.seconds() if server_cpu else None
     time.sleep(METRICS_SETTLE_S)
     after = scrape(metrics_url)
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
@@ -124,6 +140,11 @@ def measure(url: str, metrics_url: str, model: str, images: list[bytes], concurr
         batch={n: round(s.average_batch, 2) for n, s in stats.items() if s.executions},
         requests_per_exec={n: round(requests[n] / s.executions, 2) for n, s in stats.items() if s.executions},
         compute_ms_per_image={n: round(c, 1) for n, c in compute.items() if c},
+        cpu_ms_per_image=(
+            cpu_ms_per_item(server_before, server_after, len(images))
+            if server_before is not None and server_after is not None
+            else {}
+        ),
     )
 
 
@@ -141,6 +162,7 @@ def median_run(runs: list[RunFigures]) -> RunFigures:
         batch=middle.batch,
         requests_per_exec=middle.requests_per_exec,
         compute_ms_per_image=middle.compute_ms_per_image,
+        cpu_ms_per_image=middle.cpu_ms_per_image,
     )
 
 
@@ -156,6 +178,12 @@ def print_table(results: list[RunFigures]) -> None:
             f"{r.model:<15}{r.concurrency:>5}{r.images_per_s:>8.2f}{r.p50_ms:>9.0f}{r.p95_ms:>9.0f}"
             f"{r.p99_ms:>9.0f}{r.client_cpu_share:>10.0%}  {batches}"
         )
+    if any(r.cpu_ms_per_image for r in results):
+        print("CPU ms per image by process (median-throughput round):")
+        for r in results:
+            spent = ", ".join(f"{n} {ms:g}" for n, ms in r.cpu_ms_per_image.items())
+            total_ms = sum(r.cpu_ms_per_image.values())
+            print(f"  {r.model:<15}{r.concurrency:>5}  total {total_ms:.0f}: {spent}")
     by_level: dict[int, dict[str, RunFigures]] = {}
     for r in results:
         by_level.setdefault(r.concurrency, {})[r.model] = r
@@ -182,20 +210,23 @@ def main() -> None:
     images = benchmark_images(args.data or data_root()) * args.passes
     with ExitStack() as stack:
         url, metrics_url = args.url, args.metrics_url
+        server_cpu = None
         if url is None:
-            ports = free_ports(3)
+            http_port, grpc_port, metrics_port = free_ports(3)
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            options = ServerOptions(args.repository, *ports, workdir=workdir)
+            options = ServerOptions(args.repository, http_port, grpc_port, metrics_port, workdir=workdir)
             server = stack.enter_context(TritonServer(options, log_file=workdir / "triton.log"))
             server.wait_until_ready()
-            url, metrics_url = f"127.0.0.1:{ports[1]}", f"http://127.0.0.1:{ports[2]}/metrics"
-        for model in MODELS:  # warm-up: every model loaded, every code path run once
-            drive(url, model, images[: len(images) // args.passes], 2)
-        results = []
+            url, metrics_url = f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{metrics_port}/metrics"
+            assert server.process is not None
+            server_cpu = ServerCpu(server.process.pid)
+        for model in MODELS:  # warm-up (see the module docstring)
+            drive(url, model, images[: len(images) // args.passes], max(args.concurrency))
+        results: list[RunFigures] = []
         steps = [(level, r) for level in args.concurrency for r in range(args.rounds)]
         for level, round_index in tqdm(steps, desc="benchmark", unit="round"):
             order = MODELS if round_index % 2 == 0 else MODELS[::-1]
-            runs = {model: measure(url, metrics_url, model, images, level) for model in order}
+            runs = {model: measure(url, metrics_url, model, images, level, server_cpu) for model in order}
             results.extend(runs.values())
     merged = [
         median_run([r for r in results if r.model == m and r.concurrency == c])

@@ -53,7 +53,7 @@ def pick_colors(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.nd
     return np.zeros(3), np.full(3, 255.0), np.full(3, 255.0)
 
 
-def _background(shape: tuple[int, int], start: np.ndarray, end: np.ndarray, rng: np.random.Generator):
+def gradient_background(shape: tuple[int, int], start: np.ndarray, end: np.ndarray, rng: np.random.Generator):
     """A float32 BGR canvas: a linear gradient from ``start`` to ``end`` in a random direction."""
     height, width = shape
     angle = rng.uniform(0, 2 * np.pi)
@@ -85,7 +85,7 @@ def _warp(image: np.ndarray, rng: np.random.Generator, across: int) -> np.ndarra
     )
 
 
-def _degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Low resolution, blur, noise and JPEG artefacts, each with its own probability."""
     height, width = image.shape[:2]
     if rng.random() < 0.2:
@@ -174,7 +174,7 @@ class SyntheticLines:
             pads.reverse()
         mask = np.pad(mask, pads)
         fg, bg, bg_end = pick_colors(rng)
-        canvas = _background(mask.shape, bg, bg_end, rng)
+        canvas = gradient_background(mask.shape, bg, bg_end, rng)
         alpha = mask[..., None]
         image = canvas * (1 - alpha) + fg[::-1].astype(np.float32) * alpha
         image = _warp(np.clip(np.rint(image), 0, 255).astype(np.uint8), rng, self.height)
@@ -182,7 +182,7 @@ class SyntheticLines:
             image = rotate_to_horizontal(image)
         width = max(1, round(image.shape[1] * self.height / image.shape[0]))
         image = cv2.resize(image, (width, self.height), interpolation=cv2.INTER_AREA)
-        return _degrade(image, rng)
+        return degrade(image, rng)
 
 
 def measure_lines_per_second(n: int = 300, vertical: bool = False, seed: int = 0) -> float:
