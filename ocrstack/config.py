@@ -109,6 +109,20 @@ DETECTORS: dict[str, DetectorConfig] = {
     ),
 }
 
+# The project's own Korean recognizers (trained by ``training/``), one per orientation. A record says how
+# to build, export and feed a model; it is served only once its weights are in the model repository.
+KOREAN_RECOGNIZERS: dict[Orientation, RecognizerConfig] = {
+    orientation: RecognizerConfig(
+        name=f"text_recognition_ko_{orientation[0]}",
+        architecture="korean_mobilenetv3_bilstm",
+        normalization=PADDLE_NORMALIZATION,
+        orientation=orientation,
+        languages=("ko",),
+        charset_file="korean",
+    )
+    for orientation in ("horizontal", "vertical")
+}
+
 RECOGNIZERS: dict[str, RecognizerConfig] = {
     "text_recognition_ch": RecognizerConfig(
         name="text_recognition_ch",
@@ -116,6 +130,7 @@ RECOGNIZERS: dict[str, RecognizerConfig] = {
         normalization=PADDLE_NORMALIZATION,
         source_onnx="ch_PP-OCRv4_rec_infer.onnx",
     ),
+    **{record.name: record for record in KOREAN_RECOGNIZERS.values()},
 }
 
 # Requests that name no language are read with the models for this one.

@@ -34,7 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from ocrstack.config import PADDLE_NORMALIZATION, RecognizerConfig
+from ocrstack.config import KOREAN_RECOGNIZERS, RecognizerConfig
 from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.pipeline.preprocess import recognition_batch
 from ocrstack.weights.checkpoint import Checkpoint, save_checkpoint
@@ -42,19 +42,6 @@ from training.charset import load_charset, out_of_charset
 from training.evaluate import batch_width, evaluate, heldout_set, split_fonts
 from training.synth_lines import SyntheticLines
 
-ARCHITECTURE = "korean_mobilenetv3_bilstm"
-# The config records of the two Korean models; registered in ocrstack.config once weights exist.
-KOREAN_RECOGNIZERS: dict[str, RecognizerConfig] = {
-    orientation: RecognizerConfig(
-        name=f"text_recognition_ko_{orientation[0]}",
-        architecture=ARCHITECTURE,
-        normalization=PADDLE_NORMALIZATION,
-        orientation=orientation,
-        languages=("ko",),
-        charset_file="korean",
-    )
-    for orientation in ("horizontal", "vertical")
-}
 STATE_FILE = "train_state.pt"
 MODEL_FILE = "model.pt"
 CURVES_JSON = "curves.json"

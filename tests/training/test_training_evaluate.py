@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from ocrstack.config import KOREAN_RECOGNIZERS
 from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.synth.fonts import FontFace
 from training.charset import load_charset
@@ -23,7 +24,6 @@ from training.evaluate import (
     line_accuracy,
     split_fonts,
 )
-from training.train import KOREAN_RECOGNIZERS
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from ocrstack.config import KOREAN_RECOGNIZERS
 from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.weights.checkpoint import load_checkpoint
 from training.charset import load_charset
 from training.train import (
-    KOREAN_RECOGNIZERS,
     MODEL_FILE,
     STATE_FILE,
     encode,
