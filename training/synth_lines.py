@@ -174,7 +174,7 @@ class SyntheticLines:
             pads.reverse()
         mask = np.pad(mask, pads)
         fg, bg, bg_end = pick_colors(rng)
-        canvas = gradient_background(mask.shape, bg, bg_end, rng)
+        canvas = gradient_background((mask.shape[0], mask.shape[1]), bg, bg_end, rng)
         alpha = mask[..., None]
         image = canvas * (1 - alpha) + fg[::-1].astype(np.float32) * alpha
         image = _warp(np.clip(np.rint(image), 0, 255).astype(np.uint8), rng, self.height)
