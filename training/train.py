@@ -5,8 +5,9 @@
 Batches are rendered by :class:`training.synth_lines.SyntheticLines` with the training fonts only (see
 :func:`training.evaluate.split_fonts`) and go through :func:`ocrstack.pipeline.preprocess.recognition_batch`,
 the serving preprocessing, padded to the config's width buckets as served (``--pad tight``: the widest
-crop rounded up to 8, cheaper). Batch ``s`` holds samples ``s * batch ... (s + 1) * batch - 1``, each a pure
-function of ``(seed, index)``, so the data position of a run is its step alone.
+crop rounded up to 8, cheaper). Samples are rendered in groups of ``--width-group`` batches and each group
+is cut into batches of crops of similar width (:func:`width_sorted_batches`). Batch ``s`` is a pure function
+of ``(seed, s)``, as each sample is of ``(seed, index)``, so the data position of a run is its step alone.
 
 Resuming: ``--out`` holds ``train_state.pt`` (model, optimizer, scheduler, step, torch RNG state, curves),
 written atomically every ``--ckpt-every`` steps and at the end; a run started on a folder that has one
@@ -61,18 +62,31 @@ class LineDataset(Dataset[tuple[np.ndarray, str]]):
         return self.lines[index]
 
 
-class StepBatches(Sampler[list[int]]):
-    """Indices of batches ``start .. stop - 1``; batch ``s`` is samples ``s*size .. (s+1)*size - 1``."""
+Sample = tuple[np.ndarray, str]
 
-    def __init__(self, start: int, stop: int, size: int) -> None:
-        self.start, self.stop, self.size = start, stop, size
+
+class GroupSamples(Sampler[list[int]]):
+    """The sample indices of groups ``first .. stop - 1``, a group at a time; group ``g`` is samples
+    ``g * size`` up to ``(g + 1) * size - 1``."""
+
+    def __init__(self, first: int, stop: int, size: int) -> None:
+        self.first, self.stop, self.size = first, stop, size
 
     def __iter__(self) -> Iterator[list[int]]:
-        for step in range(self.start, self.stop):
-            yield list(range(step * self.size, (step + 1) * self.size))
+        for group in range(self.first, self.stop):
+            yield list(range(group * self.size, (group + 1) * self.size))
 
     def __len__(self) -> int:
-        return max(0, self.stop - self.start)
+        return max(0, self.stop - self.first)
+
+
+def width_sorted_batches(samples: list[Sample], size: int, seed: int, group: int) -> list[list[Sample]]:
+    """A group's samples sorted by crop width, cut into batches of ``size``, in an order shuffled by
+    ``(seed, group)``. Every batch is padded to its widest crop, so a batch of random widths pays for its
+    widest line; sorted, the synthetic lines cost about half as many columns."""
+    order = sorted(range(len(samples)), key=lambda i: (samples[i][0].shape[1], i))
+    batches = [[samples[i] for i in order[k * size : (k + 1) * size]] for k in range(len(samples) // size)]
+    return [batches[k] for k in np.random.default_rng([seed, group]).permutation(len(batches))]
 
 
 def encode(text: str, index: dict[str, int]) -> list[int]:
@@ -163,6 +177,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--pad", choices=("buckets", "tight"), default="buckets")
     parser.add_argument("--max-chars", type=int, default=None, help="longest text (default: generator's)")
+    parser.add_argument(
+        "--width-group", type=int, default=16, help="batches rendered together and cut by width (1: none)"
+    )
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
 
@@ -216,21 +233,32 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
 
     train_faces, _ = split_fonts()
     lines = SyntheticLines(args.seed, fonts=train_faces, vertical=vertical, max_chars=args.max_chars)
+    # Batch s is batch s % G of group s // G (G = --width-group): a pure function of s, so a resumed
+    # run sees what an uninterrupted one would have; resuming re-renders the group it stopped in.
+    per_group, start = args.width_group, step
     loader = DataLoader(
         LineDataset(lines),
-        batch_sampler=StepBatches(step, stop, args.batch),
-        collate_fn=Collate(cfg, charset, buckets),
+        batch_sampler=GroupSamples(start // per_group, -(-stop // per_group), args.batch * per_group),
+        collate_fn=list,  # workers render whole groups; batches are cut by width below
         num_workers=args.workers,
         # Its own generator: the loader draws a seed from it per epoch, which must not shift the global
         # RNG (dropout) between an uninterrupted and a resumed run.
         generator=torch.Generator().manual_seed(args.seed),
     )
+    collate = Collate(cfg, charset, buckets)
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]]:
+        for group, samples in enumerate(loader, start=start // per_group):
+            for position, batch in enumerate(width_sorted_batches(samples, args.batch, args.seed, group)):
+                if start <= group * per_group + position < stop:
+                    yield collate(batch)
+
     val_samples = heldout_set(vertical, args.val_count, max_chars=args.max_chars) if stop > step else []
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
     model.train()
     bar = tqdm(total=stop, initial=step, disable=args.no_progress, desc=cfg.name, unit="step")
     last = time.perf_counter()
-    for images, targets, lengths, _ in loader:
+    for images, targets, lengths, _ in batches():
         images = images.to(device, non_blocking=True)
         log_probs = model.log_probs(images).transpose(0, 1)  # [T, N, C] for CTCLoss
         input_lengths = torch.full((images.shape[0],), log_probs.shape[0], dtype=torch.long)

@@ -6,6 +6,7 @@ import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,14 +17,17 @@ from training.charset import load_charset
 from training.train import (
     MODEL_FILE,
     STATE_FILE,
+    GroupSamples,
     encode,
     lr_factor,
     parse_args,
     train,
+    width_sorted_batches,
 )
 
+# Groups of 4 batches: the run crosses a group boundary and is interrupted inside a group.
 TINY = ["--steps", "6", "--batch", "3", "--max-chars", "3", "--pad", "tight", "--val-every", "3",
-        "--val-count", "2", "--warmup", "2", "--no-progress"]  # fmt: skip
+        "--val-count", "2", "--warmup", "2", "--width-group", "4", "--no-progress"]  # fmt: skip
 
 
 def _args(out: Path, *extra: str):
@@ -48,6 +52,29 @@ def test_config_records() -> None:
     h, v = KOREAN_RECOGNIZERS["horizontal"], KOREAN_RECOGNIZERS["vertical"]
     assert (h.name, v.name) == ("text_recognition_ko_h", "text_recognition_ko_v")
     assert (h.orientation, v.orientation) == ("horizontal", "vertical")
+
+
+def _samples(widths: list[int]) -> list[tuple[np.ndarray, str]]:
+    return [(np.zeros((48, w, 3), np.uint8), f"s{i}") for i, w in enumerate(widths)]
+
+
+def test_width_sorted_batches_cut_a_sorted_group_in_shuffled_order() -> None:
+    widths = [(i * 7919) % 97 + 8 for i in range(20)]
+    batches = width_sorted_batches(_samples(widths), size=4, seed=3, group=0)
+    assert len(batches) == 5 and all(len(b) == 4 for b in batches)
+    assert sorted(text for b in batches for _, text in b) == sorted(f"s{i}" for i in range(20))
+    spans = sorted((min(c.shape[1] for c, _ in b), max(c.shape[1] for c, _ in b)) for b in batches)
+    assert all(high <= low_next for (_, high), (low_next, _) in itertools.pairwise(spans))
+    assert [max(c.shape[1] for c, _ in b) for b in batches] != sorted(
+        max(c.shape[1] for c, _ in b) for b in batches
+    ), "batches should not come shortest first"
+    again = width_sorted_batches(_samples(widths), size=4, seed=3, group=0)
+    assert [[t for _, t in b] for b in again] == [[t for _, t in b] for b in batches]
+
+
+def test_group_samples_are_consecutive_ranges() -> None:
+    assert list(GroupSamples(2, 4, 3)) == [[6, 7, 8], [9, 10, 11]]
+    assert len(GroupSamples(2, 4, 3)) == 2
 
 
 def test_tiny_run_resumes_like_an_uninterrupted_one(tmp_path: Path) -> None:
