@@ -54,8 +54,10 @@ system-packages:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# The imported PP-OCRv4 weights, and the project's own trained ones where they are committed.
 weights: $(STAMP)
 	$(BIN)/python -m ocrstack.weights.rapidocr_import --out $(CHECKPOINTS)
+	$(BIN)/python -m ocrstack.weights.trained --out $(CHECKPOINTS)
 
 model-repository: weights
 	$(BIN)/python -m convert repository --checkpoints $(CHECKPOINTS) --repository $(REPOSITORY)

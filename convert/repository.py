@@ -67,6 +67,10 @@ def build_repository(checkpoints: Path, repository: Path, force: bool = False) -
     written = []
     for file_name, digest in tqdm(sorted(digests.items()), desc="exporting to ONNX", unit="model"):
         name = Path(file_name).stem
+        if not (repository / name / "config.pbtxt").exists():
+            # Triton would load the file with a guessed config, or not at all; a model's config is
+            # committed with its weights.
+            raise FileNotFoundError(f"{checkpoints / file_name} has no {repository / name / 'config.pbtxt'}")
         out_path = model_path(repository, name)
         if force or exported_from(out_path) != digest:
             out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,8 @@ def read_checksums(directory: Path) -> dict[str, str]:
     return {name.strip().lstrip("*"): digest for digest, name in entries}
 
 
-def _record_checksum(path: Path) -> str:
+def record_checksum(path: Path) -> str:
+    """Record the file's SHA-256 in its folder's ``SHA256SUMS``; returns the digest."""
     digest = sha256_of(path)
     sums = read_checksums(path.parent)
     sums[path.name] = digest
@@ -79,7 +80,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> str:
         "source": checkpoint.source,
     }
     torch.save(payload, path)
-    return _record_checksum(path)
+    return record_checksum(path)
 
 
 def load_checkpoint(path: Path, verify: bool = True) -> Checkpoint:

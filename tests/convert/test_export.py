@@ -96,6 +96,16 @@ def test_repository_rebuilds_only_what_is_stale(
     assert meta[CHECKPOINT_KEY] == read_checksums(checkpoints_dir)["text_detection.pt"]
 
 
+def test_a_checkpoint_without_its_triton_config_is_refused(
+    checkpoints_dir: Path, exported_repository: Path, tmp_path
+) -> None:
+    repository = tmp_path / "repo"
+    shutil.copytree(exported_repository, repository)
+    (repository / "text_detection" / "config.pbtxt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"config\.pbtxt"):
+        build_repository(checkpoints_dir, repository)
+
+
 def test_parity_check_fails_on_a_wrong_model(checkpoints, exported_repository: Path) -> None:
     """The parity gate must be able to fail: the recognizer's weights, perturbed, are caught."""
     checkpoint = checkpoints["text_recognition_ch"]

@@ -1,0 +1,59 @@
+"""Installing the project's own trained checkpoints into the checkpoint directory the build reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ocrstack.config import KOREAN_RECOGNIZERS
+from ocrstack.models import build_model
+from ocrstack.weights.checkpoint import (
+    Checkpoint,
+    ChecksumError,
+    load_checkpoint,
+    read_checksums,
+    save_checkpoint,
+)
+from ocrstack.weights.trained import install_trained
+
+
+def _trained(folder: Path, name: str) -> Path:
+    config = next(c for c in KOREAN_RECOGNIZERS.values() if c.name == name)
+    charset = ["가", "나", " "]
+    model = build_model(config.architecture, len(charset) + 1)
+    path = folder / f"{name}.pt"
+    save_checkpoint(Checkpoint(name, config.architecture, model.state_dict(), charset, "test"), path)
+    return path
+
+
+def test_installs_beside_existing_checkpoints(tmp_path: Path) -> None:
+    source, out = tmp_path / "trained", tmp_path / "checkpoints"
+    horizontal = _trained(source, "text_recognition_ko_h")
+    _trained(source, "text_recognition_ko_v")
+    imported = out / "text_detection.pt"
+    out.mkdir()
+    imported.write_bytes(b"imported")
+    (out / "SHA256SUMS").write_text("0" * 64 + "  text_detection.pt\n")
+
+    installed = install_trained(source, out)
+
+    assert [p.name for p in installed] == ["text_recognition_ko_h.pt", "text_recognition_ko_v.pt"]
+    sums = read_checksums(out)
+    assert set(sums) == {"text_detection.pt", "text_recognition_ko_h.pt", "text_recognition_ko_v.pt"}
+    assert load_checkpoint(out / horizontal.name).config_name == "text_recognition_ko_h"  # verified load
+    again = install_trained(source, out)  # idempotent
+    assert again == installed and read_checksums(out) == sums
+
+
+def test_a_corrupted_trained_checkpoint_stops_the_install(tmp_path: Path) -> None:
+    source = tmp_path / "trained"
+    path = _trained(source, "text_recognition_ko_h")
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ChecksumError, match="does not match"):
+        install_trained(source, tmp_path / "checkpoints")
+    assert not (tmp_path / "checkpoints" / path.name).exists()
+
+
+def test_no_trained_checkpoints_install_nothing(tmp_path: Path) -> None:
+    assert install_trained(tmp_path / "absent", tmp_path / "checkpoints") == []
