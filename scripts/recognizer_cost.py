@@ -18,7 +18,6 @@ import argparse
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +52,7 @@ def export_untrained(name: str, folder: Path) -> Path:
     charset = load_charset(config.charset_file)
     model = build_model(config.architecture, len(charset) + 1)  # blank + charset, as training builds it
     checkpoint = Checkpoint(name, config.architecture, model.state_dict(), charset, source="untrained")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the tracer's notes on LSTM batch sizes, not about this export
-        return export_onnx(checkpoint, folder / f"{name}.onnx")
+    return export_onnx(checkpoint, folder / f"{name}.onnx")
 
 
 def cpu_ms_per_crop(model: ort.InferenceSession, width: int, batch: int, repeats: int = 3) -> float:

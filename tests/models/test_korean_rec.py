@@ -3,7 +3,6 @@ trainability."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -126,9 +125,8 @@ def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     charset = [chr(0xAC00 + i) for i in range(NUM_CLASSES - 1)]  # Hangul syllables
     checkpoint = Checkpoint(config.name, ARCHITECTURE, model.state_dict(), charset, source="random")
     path = tmp_path_factory.mktemp("korean_rec") / f"{config.name}.onnx"
-    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+    with pytest.MonkeyPatch.context() as patch:
         patch.setitem(RECOGNIZERS, config.name, config)
-        warnings.simplefilter("ignore")  # the tracer's LSTM size checks and its blanket LSTM batch warning
         export_onnx(checkpoint, path)
     return model, config, path, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
