@@ -198,7 +198,9 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     ckpt_every = args.ckpt_every or args.val_every
 
     torch.manual_seed(args.seed)
-    model = KoreanRecognizer(len(charset) + 1).to(device)
+    # Channels-last: oneDNN's depthwise convolutions, most of this model, run its backward pass about
+    # 1.3-1.5x faster in that layout on CPU. Set before the optimizer and the resumed state are loaded.
+    model = KoreanRecognizer(len(charset) + 1).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, args.steps, warmup))
     history: dict[str, list[dict[str, float]]] = {"train": [], "val": []}
@@ -259,7 +261,7 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     bar = tqdm(total=stop, initial=step, disable=args.no_progress, desc=cfg.name, unit="step")
     last = time.perf_counter()
     for images, targets, lengths, _ in batches():
-        images = images.to(device, non_blocking=True)
+        images = images.to(device, non_blocking=True, memory_format=torch.channels_last)
         log_probs = model.log_probs(images).transpose(0, 1)  # [T, N, C] for CTCLoss
         input_lengths = torch.full((images.shape[0],), log_probs.shape[0], dtype=torch.long)
         loss = ctc(log_probs, targets, input_lengths, lengths)
