@@ -14,20 +14,35 @@ does any face sharing a file with a held-out face (the faces of one ``.ttc``).
 
 Metrics are pure functions over strings: line accuracy (exact match) and the character error rate, the
 summed edit distance divided by the summed reference length.
+
+The held-out figures of a trained model (or of a run still training, from its ``train_state.pt``):
+
+    python -m training.evaluate RUN/model.pt --orientation horizontal [--count 2000] [--json OUT]
+
+The fixed test set is :data:`TEST_COUNT` lines of 1 to :data:`TEST_MAX_CHARS` characters per orientation.
+Korean crops of the real benchmark set (``lang`` "ko" in its ``gt.json``) are read too, where there are any.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from ocrstack.config import RecognizerConfig
+from ocrstack.config import KOREAN_RECOGNIZERS, RecognizerConfig
+from ocrstack.evaluation.dataset import by_kind, data_root, load_samples
+from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.pipeline.ctc import ctc_greedy_decode
 from ocrstack.pipeline.preprocess import choose_width_bucket, recognition_batch, resized_width
 from ocrstack.synth.fonts import PREFERRED_FAMILIES, FontFace, faces_for_script
+from ocrstack.weights.checkpoint import load_checkpoint
 from training.charset import load_charset
 from training.synth_lines import SyntheticLines
 
@@ -35,6 +50,8 @@ HELDOUT_FAMILIES: tuple[str, ...] = ("UnBatang", "Baekmuk Dotum")
 MIN_FAMILIES = 3  # two held out and at least one to train on
 HELDOUT_SEED = 20_240_601  # the fixed test set; training uses small seeds, so the texts differ too
 TIGHT_MULTIPLE = 8  # the model's sequence stride
+TEST_COUNT = 2000
+TEST_MAX_CHARS = 12  # lines as long as the training runs' (``--max-chars 12``)
 
 
 def family_of(face: FontFace) -> str:
@@ -179,3 +196,57 @@ def evaluate(
         "cer": character_error_rate(predictions, references),
         "count": float(len(samples)),
     }
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+
+def load_model(path: Path, num_classes: int) -> nn.Module:
+    """A checksum-verified export-ready checkpoint (``model.pt``), or a run's ``train_state.pt``."""
+    if path.name == "train_state.pt":
+        model = KoreanRecognizer(num_classes)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+        return model.eval()
+    return load_checkpoint(path).build()
+
+
+def real_korean_crops(root: Path) -> list[tuple[np.ndarray, str]]:
+    """The real benchmark set's Korean crops, as ``(image, text)``; none where the set has none."""
+    if not (root / "gt.json").exists():
+        return []
+    crops = [s for s in by_kind(load_samples(root), "crop") if s.lang == "ko"]
+    return [(cv2.imread(str(s.path)), "".join(s.lines)) for s in crops]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Held-out figures of a Korean recognizer")
+    parser.add_argument("checkpoint", type=Path, help="model.pt, or a run's train_state.pt")
+    parser.add_argument("--orientation", choices=("horizontal", "vertical"), required=True)
+    parser.add_argument("--count", type=int, default=TEST_COUNT)
+    parser.add_argument("--max-chars", type=int, default=TEST_MAX_CHARS)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    cfg = KOREAN_RECOGNIZERS[args.orientation]
+    charset = load_charset(cfg.charset_file or "korean")
+    model = load_model(args.checkpoint, len(charset) + 1)
+    figures: dict[str, dict[str, float]] = {}
+    start = time.perf_counter()
+    samples = heldout_set(args.orientation == "vertical", args.count, max_chars=args.max_chars)
+    figures["heldout"] = evaluate(model, samples, cfg, charset=charset)
+    figures["heldout"]["seconds"] = time.perf_counter() - start
+    real = real_korean_crops(data_root())
+    if real:
+        figures["real_crops"] = evaluate(model, real, cfg, charset=charset)
+    for name, result in figures.items():
+        print(
+            f"{name}: {int(result['count'])} lines, line accuracy {result['line_accuracy']:.4f}, "
+            f"CER {result['cer']:.4f}"
+        )
+    if not real:
+        print(f"real crops: none in Korean in {data_root()}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from ocrstack.config import KOREAN_RECOGNIZERS
 from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.synth.fonts import FontFace
+from ocrstack.weights.checkpoint import Checkpoint, save_checkpoint
 from training.charset import load_charset
 from training.evaluate import (
     HELDOUT_FAMILIES,
@@ -22,6 +24,7 @@ from training.evaluate import (
     family_of,
     heldout_set,
     line_accuracy,
+    main,
     split_fonts,
 )
 
@@ -110,3 +113,18 @@ def test_evaluate_untrained_model() -> None:
     assert metrics["count"] == 3
     assert 0.0 <= metrics["line_accuracy"] <= 1.0 and metrics["cer"] >= 0.0
     assert model.training  # left as it was
+
+
+def test_command_reports_heldout_figures_of_a_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    config = KOREAN_RECOGNIZERS["vertical"]
+    charset = load_charset("korean")
+    model = KoreanRecognizer(len(charset) + 1)
+    save_checkpoint(
+        Checkpoint(config.name, config.architecture, model.state_dict(), charset), tmp_path / "m.pt"
+    )
+    monkeypatch.setenv("OCRSTACK_REAL_DATA", str(tmp_path / "no_real_set"))
+    out = tmp_path / "figures.json"
+    main([str(tmp_path / "m.pt"), "--orientation", "vertical", "--count", "3", "--json", str(out)])
+    figures = json.loads(out.read_text())
+    assert figures["heldout"]["count"] == 3 and figures["heldout"]["cer"] >= 0.0
+    assert "real_crops" not in figures
