@@ -25,12 +25,13 @@ def install_trained(source: Path, out_dir: Path) -> list[Path]:
     """Copy the checksum-valid checkpoints listed in ``source/SHA256SUMS`` into ``out_dir``; returns
     the installed paths. Raises ChecksumError on a file that does not match its recorded digest."""
     installed = []
+    present = read_checksums(out_dir)
     for name, digest in sorted(read_checksums(source).items()):
         path = source / name
         if not path.exists() or sha256_of(path) != digest:
             raise ChecksumError(f"{path} does not match its digest in {source / 'SHA256SUMS'}")
         target = out_dir / name
-        if read_checksums(out_dir).get(name) != digest or not target.exists():
+        if present.get(name) != digest or not target.exists():
             out_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
             record_checksum(target)
