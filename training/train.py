@@ -14,6 +14,12 @@ written atomically every ``--ckpt-every`` steps and at the end; a run started on
 continues from it. On CPU a resumed run reproduces an uninterrupted one exactly; CUDA's CTC loss is not
 deterministic, so on a GPU it only comes close.
 
+Continuing from shipped weights: ``--init CKPT`` starts a new run (fresh optimizer, its own warmup and
+cosine schedule) from the weights of an export-ready checkpoint of the same model, the way the shipped
+Korean recognizers were trained in several runs on the CPU, each with its own ``--seed`` so that it sees
+lines the earlier ones did not. It applies only to a folder without ``train_state.pt``; afterwards the run
+resumes from its own state like any other.
+
 Outputs in ``--out``: ``model.pt`` (the export-ready :class:`ocrstack.weights.checkpoint.Checkpoint`, with
 ``SHA256SUMS``), ``curves.json`` and ``curves.png`` (loss, validation line accuracy and CER).
 """
@@ -38,7 +44,7 @@ from tqdm import tqdm
 from ocrstack.config import KOREAN_RECOGNIZERS, RecognizerConfig
 from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.pipeline.preprocess import recognition_batch
-from ocrstack.weights.checkpoint import Checkpoint, save_checkpoint
+from ocrstack.weights.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, sha256_of
 from training.charset import load_charset, out_of_charset
 from training.evaluate import batch_width, evaluate, heldout_set, split_fonts
 from training.synth_lines import SyntheticLines
@@ -180,6 +186,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--width-group", type=int, default=16, help="batches rendered together and cut by width (1: none)"
     )
+    parser.add_argument(
+        "--init", type=Path, default=None, help="export-ready checkpoint to start a new run from"
+    )
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
 
@@ -216,6 +225,9 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         step, history = state["step"], state["history"]
         print(f"resuming {out} at step {step}")
+    elif args.init is not None:
+        model.load_state_dict(initial_weights(args.init, cfg, charset))
+        print(f"starting {out} from {args.init}")
 
     def save_state() -> None:
         atomic_save(
@@ -297,8 +309,23 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
             last = time.perf_counter()
     bar.close()
     if step >= args.steps:
-        export(model, cfg, charset, out / MODEL_FILE, f"training.train seed {args.seed}, {step} steps")
+        source = f"training.train seed {args.seed}, {step} steps"
+        if args.init is not None:
+            source += f", from sha256:{sha256_of(args.init)}"
+        export(model, cfg, charset, out / MODEL_FILE, source)
     return history
+
+
+def initial_weights(path: Path, cfg: RecognizerConfig, charset: list[str]) -> dict[str, torch.Tensor]:
+    """The weights of a checksum-verified checkpoint of ``cfg``'s model with the same charset."""
+    checkpoint = load_checkpoint(path)
+    if (checkpoint.config_name, checkpoint.architecture) != (cfg.name, cfg.architecture):
+        raise ValueError(
+            f"{path} holds {checkpoint.config_name} ({checkpoint.architecture}), not {cfg.name}"
+        )
+    if checkpoint.charset != charset:
+        raise ValueError(f"{path} was trained with another charset")
+    return checkpoint.state_dict
 
 
 def export(model: nn.Module, cfg: RecognizerConfig, charset: list[str], path: Path, source: str) -> str:

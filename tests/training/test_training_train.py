@@ -103,3 +103,31 @@ def test_tiny_run_resumes_like_an_uninterrupted_one(tmp_path: Path) -> None:
     reference = load_checkpoint(tmp_path / "whole" / MODEL_FILE).build()
     x = torch.rand(1, 3, 48, 64)
     torch.testing.assert_close(model(x), reference(x), rtol=0, atol=0)
+
+
+def test_init_starts_a_new_run_from_a_checkpoint(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    train(_args(first, "--steps", "2", "--val-every", "2"))
+    shipped = load_checkpoint(first / MODEL_FILE)
+
+    second = tmp_path / "second"
+    history = train(_args(second, "--steps", "1", "--val-every", "1", "--init", str(first / MODEL_FILE)))
+    assert [r["step"] for r in history["train"]] == [1]
+    continued = load_checkpoint(second / MODEL_FILE)
+    assert "from sha256:" in continued.source
+    # One step on from the initial weights: close to them, not a fresh random model.
+    fresh = KoreanRecognizer(len(load_charset("korean")) + 1).state_dict()
+    name = "head.weight"
+    step_from_init = (continued.state_dict[name] - shipped.state_dict[name]).abs().max()
+    distance_to_fresh = (continued.state_dict[name] - fresh[name]).abs().max()
+    assert 0 < step_from_init < distance_to_fresh
+
+
+def test_init_refuses_the_other_orientation(tmp_path: Path) -> None:
+    train(_args(tmp_path / "h", "--steps", "1", "--val-every", "1"))
+    vertical = parse_args(
+        ["--orientation", "vertical", "--out", str(tmp_path / "v"), *TINY,
+         "--init", str(tmp_path / "h" / MODEL_FILE)]  # fmt: skip
+    )
+    with pytest.raises(ValueError, match="not text_recognition_ko_v"):
+        train(vertical)
