@@ -320,9 +320,7 @@ def initial_weights(path: Path, cfg: RecognizerConfig, charset: list[str]) -> di
     """The weights of a checksum-verified checkpoint of ``cfg``'s model with the same charset."""
     checkpoint = load_checkpoint(path)
     if (checkpoint.config_name, checkpoint.architecture) != (cfg.name, cfg.architecture):
-        raise ValueError(
-            f"{path} holds {checkpoint.config_name} ({checkpoint.architecture}), not {cfg.name}"
-        )
+        raise ValueError(f"{path} holds {checkpoint.config_name} ({checkpoint.architecture}), not {cfg.name}")
     if checkpoint.charset != charset:
         raise ValueError(f"{path} was trained with another charset")
     return checkpoint.state_dict

@@ -125,9 +125,7 @@ def test_init_starts_a_new_run_from_a_checkpoint(tmp_path: Path) -> None:
 
 def test_init_refuses_the_other_orientation(tmp_path: Path) -> None:
     train(_args(tmp_path / "h", "--steps", "1", "--val-every", "1"))
-    vertical = parse_args(
-        ["--orientation", "vertical", "--out", str(tmp_path / "v"), *TINY,
-         "--init", str(tmp_path / "h" / MODEL_FILE)]  # fmt: skip
-    )
+    init = ["--init", str(tmp_path / "h" / MODEL_FILE)]
+    vertical = parse_args(["--orientation", "vertical", "--out", str(tmp_path / "v"), *TINY, *init])
     with pytest.raises(ValueError, match="not text_recognition_ko_v"):
         train(vertical)
