@@ -8,6 +8,12 @@ match its recorded digest stops the build. No folder, or an empty one, installs 
 serves the imported models only.
 
     python -m ocrstack.weights.trained --out build/checkpoints
+
+Shipping a training run's ``model.pt`` (checksum-verified, a model ``convert/`` knows, at most
+:data:`MAX_SHIPPED_BYTES`) copies it to ``TRAINED_DIR/<model name>.pt`` and records its digest; commit
+both with the model's ``config.pbtxt``:
+
+    python -m ocrstack.weights.trained --ship runs/ko_h/model.pt
 """
 
 from __future__ import annotations
@@ -16,9 +22,17 @@ import argparse
 import shutil
 from pathlib import Path
 
-from ocrstack.weights.checkpoint import ChecksumError, read_checksums, record_checksum, sha256_of
+from ocrstack.config import RECOGNIZERS
+from ocrstack.weights.checkpoint import (
+    ChecksumError,
+    load_checkpoint,
+    read_checksums,
+    record_checksum,
+    sha256_of,
+)
 
 TRAINED_DIR = Path(__file__).resolve().parents[2] / "training" / "weights"
+MAX_SHIPPED_BYTES = 20 * 2**20  # a committed checkpoint stays small enough for a plain git repository
 
 
 def install_trained(source: Path, out_dir: Path) -> list[Path]:
@@ -39,13 +53,38 @@ def install_trained(source: Path, out_dir: Path) -> list[Path]:
     return installed
 
 
+def ship(checkpoint_path: Path, target: Path = TRAINED_DIR) -> Path:
+    """Copy a trained checkpoint into ``target`` under its model's name and record its digest there."""
+    checkpoint = load_checkpoint(checkpoint_path)  # verified against the run's SHA256SUMS
+    if checkpoint.config_name not in RECOGNIZERS:
+        raise ValueError(
+            f"{checkpoint_path}: {checkpoint.config_name!r} is not a recognizer this project serves"
+        )
+    size = checkpoint_path.stat().st_size
+    if size > MAX_SHIPPED_BYTES:
+        raise ValueError(
+            f"{checkpoint_path} is {size / 2**20:.1f} MiB; shipped checkpoints stay under 20 MiB"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    shipped = target / f"{checkpoint.config_name}.pt"
+    shutil.copyfile(checkpoint_path, shipped)
+    record_checksum(shipped)
+    return shipped
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--source", type=Path, default=TRAINED_DIR, help="committed trained checkpoints")
     parser.add_argument("--out", type=Path, default=Path("build/checkpoints"), help="checkpoint directory")
+    parser.add_argument("--ship", type=Path, nargs="+", help="training runs' model.pt files to ship instead")
     args = parser.parse_args(argv)
+    if args.ship:
+        for path in args.ship:
+            shipped = ship(path, args.source)
+            print(f"{shipped} sha256:{sha256_of(shipped)}")
+        return
     installed = install_trained(args.source, args.out)
     for path in installed:
         print(f"{path} sha256:{sha256_of(path)}")

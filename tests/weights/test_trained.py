@@ -15,7 +15,7 @@ from ocrstack.weights.checkpoint import (
     read_checksums,
     save_checkpoint,
 )
-from ocrstack.weights.trained import install_trained
+from ocrstack.weights.trained import install_trained, ship
 
 
 def _trained(folder: Path, name: str) -> Path:
@@ -57,3 +57,21 @@ def test_a_corrupted_trained_checkpoint_stops_the_install(tmp_path: Path) -> Non
 
 def test_no_trained_checkpoints_install_nothing(tmp_path: Path) -> None:
     assert install_trained(tmp_path / "absent", tmp_path / "checkpoints") == []
+
+
+def test_ship_copies_a_run_under_its_model_name(tmp_path: Path) -> None:
+    run = _trained(tmp_path / "run", "text_recognition_ko_v")
+    shipped = ship(run, tmp_path / "weights")
+    assert shipped == tmp_path / "weights" / "text_recognition_ko_v.pt"
+    assert load_checkpoint(shipped).config_name == "text_recognition_ko_v"
+    assert install_trained(tmp_path / "weights", tmp_path / "checkpoints") == [
+        tmp_path / "checkpoints" / "text_recognition_ko_v.pt"
+    ]
+
+
+def test_ship_refuses_an_unverified_checkpoint(tmp_path: Path) -> None:
+    run = _trained(tmp_path / "run", "text_recognition_ko_h")
+    run.write_bytes(run.read_bytes() + b"x")
+    with pytest.raises(ChecksumError):
+        ship(run, tmp_path / "weights")
+    assert not (tmp_path / "weights").exists()
