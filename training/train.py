@@ -209,7 +209,9 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     torch.manual_seed(args.seed)
     # Channels-last: oneDNN's depthwise convolutions, most of this model, run its backward pass about
     # 1.3-1.5x faster in that layout on CPU. Set before the optimizer and the resumed state are loaded.
-    model = KoreanRecognizer(len(charset) + 1).to(device, memory_format=torch.channels_last)
+    model = KoreanRecognizer(len(charset) + 1)
+    model.set_charset(charset)
+    model = model.to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, args.steps, warmup))
     history: dict[str, list[dict[str, float]]] = {"train": [], "val": []}
@@ -226,7 +228,7 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
         step, history = state["step"], state["history"]
         print(f"resuming {out} at step {step}")
     elif args.init is not None:
-        model.load_state_dict(initial_weights(args.init, cfg, charset))
+        load_initial_weights(model, initial_weights(args.init, cfg, charset))
         print(f"starting {out} from {args.init}")
 
     def save_state() -> None:
@@ -314,6 +316,14 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
             source += f", from sha256:{sha256_of(args.init)}"
         export(model, cfg, charset, out / MODEL_FILE, source)
     return history
+
+
+def load_initial_weights(model: KoreanRecognizer, state: dict[str, torch.Tensor]) -> None:
+    """Load ``state``; a checkpoint from before the head had jamo scores keeps them at zero (the
+    function it was trained as) and the charset's jamo table set by the caller."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not key.startswith("jamo.") for key in missing):
+        raise ValueError(f"checkpoint does not fit the model: missing {missing}, unexpected {unexpected}")
 
 
 def initial_weights(path: Path, cfg: RecognizerConfig, charset: list[str]) -> dict[str, torch.Tensor]:

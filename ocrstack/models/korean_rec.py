@@ -10,6 +10,13 @@ counter-clockwise (``ocrstack.pipeline.geometry.rotate_to_horizontal``), which p
 A vertical model is this architecture trained on crops turned that way, glyphs lying on their side; it
 differs from a horizontal one only in its weights.
 
+The head scores each class with a linear layer, and a Hangul syllable also with the scores of its three
+jamo (initial consonant, vowel, final consonant; :class:`JamoScores`). The 2,350 syllables of the charset
+are built from 19 + 21 + 28 jamo: what the model learns of a jamo in common syllables carries to every
+rare syllable that has it, which a plain 2,500-way classifier learns syllable by syllable. The class ->
+jamo table is a buffer filled from the charset (:meth:`KoreanRecognizer.set_charset`) and saved with the
+weights; a model built without a charset scores with the linear layer alone.
+
 ``forward`` returns softmax probabilities (what is exported and served); training asks for
 log-probabilities (``log_probs(x)``) or raw logits (``logits(x)``).
 
@@ -21,6 +28,7 @@ names the output length by a symbolic expression instead of the given axis name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -60,6 +68,45 @@ BLOCKS: tuple[BlockSpec, ...] = (
     BlockSpec(5, 320, 80, se=True, hard_swish=True, stride=(1, 1)),
 )
 FEATURE_HEIGHT = 3  # height left after the backbone's height strides (48 / 16)
+
+HANGUL_FIRST, HANGUL_LAST = 0xAC00, 0xD7A3
+INITIALS, VOWELS, FINALS = 19, 21, 28  # a syllable is 0xAC00 + (initial * 21 + vowel) * 28 + final
+JAMO_SLOTS = 1 + INITIALS + VOWELS + FINALS  # slot 0 scores 0: "no jamo", for every other class
+
+
+def jamo_table(charset: Sequence[str]) -> torch.Tensor:
+    """``[3, len(charset) + 1]`` int64: for each class (0 the blank, then the charset), the slots of its
+    initial, vowel and final among the :data:`JAMO_SLOTS` jamo scores; 0 for classes that are not
+    precomposed Hangul syllables."""
+    table = torch.zeros(3, len(charset) + 1, dtype=torch.long)
+    for position, char in enumerate(charset, start=1):
+        code = ord(char) - HANGUL_FIRST if len(char) == 1 else -1
+        if 0 <= code <= HANGUL_LAST - HANGUL_FIRST:
+            initial, rest = divmod(code, VOWELS * FINALS)
+            vowel, final = divmod(rest, FINALS)
+            table[:, position] = torch.tensor(
+                [1 + initial, 1 + INITIALS + vowel, 1 + INITIALS + VOWELS + final]
+            )
+    return table
+
+
+class JamoScores(nn.Module):
+    """Features ``[N, T, F]`` -> ``[N, T, num_classes]``: each class's summed jamo scores (0 for a class
+    without jamo). Starts at zero (zero weights), so adding it to a trained head changes nothing at first.
+    """
+
+    def __init__(self, features: int, num_classes: int) -> None:
+        super().__init__()
+        self.scores = nn.Linear(features, JAMO_SLOTS - 1)
+        nn.init.zeros_(self.scores.weight)
+        nn.init.zeros_(self.scores.bias)
+        self.register_buffer("table", torch.zeros(3, num_classes, dtype=torch.long))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        jamo = self.scores(features)
+        slots = torch.cat([torch.zeros_like(jamo[..., :1]), jamo], dim=-1)  # slot 0: no jamo
+        table: torch.Tensor = self.table  # type: ignore[assignment]
+        return slots[..., table[0]] + slots[..., table[1]] + slots[..., table[2]]
 
 
 class InvertedResidual(nn.Module):
@@ -126,6 +173,13 @@ class KoreanRecognizer(nn.Module):
         self.lstm = nn.LSTM(neck_channels, hidden_size, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden_size, num_classes)
+        self.jamo = JamoScores(2 * hidden_size, num_classes)
+
+    def set_charset(self, charset: Sequence[str]) -> None:
+        """Tie the head's jamo scores to the charset's Hangul syllables (see the module docstring)."""
+        if len(charset) + 1 != self.num_classes:
+            raise ValueError(f"{len(charset)} characters + blank != {self.num_classes} classes")
+        self.jamo.table.copy_(jamo_table(charset))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Raw class scores ``[N, T, num_classes]``."""
@@ -134,7 +188,8 @@ class KoreanRecognizer(nn.Module):
             raise ValueError(f"input must be [N, 3, {INPUT_HEIGHT}, W], got {tuple(x.shape)}")
         features = self.backbone(x)
         features, _ = self.lstm(features)
-        return self.head(self.dropout(features))
+        features = self.dropout(features)
+        return self.head(features) + self.jamo(features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Probabilities ``[N, T, num_classes]``: what is exported and served."""

@@ -14,12 +14,21 @@ import torch
 from convert.export import OPSET, export_onnx
 from ocrstack.config import PADDLE_NORMALIZATION, RECOGNIZERS, Orientation, RecognizerConfig
 from ocrstack.models import build_model
-from ocrstack.models.korean_rec import INPUT_HEIGHT, KoreanRecognizer, count_parameters
+from ocrstack.models.korean_rec import (
+    INITIALS,
+    INPUT_HEIGHT,
+    VOWELS,
+    KoreanRecognizer,
+    count_parameters,
+    jamo_table,
+)
 from ocrstack.weights.checkpoint import Checkpoint
 
 ARCHITECTURE = "korean_mobilenetv3_bilstm"
 # About a Korean charset's size: KS X 1001's 2,350 Hangul syllables, ASCII, punctuation, space and blank.
 NUM_CLASSES = 2600
+# Hangul syllables from U+AC00 on, then a few other characters: classes with jamo and classes without.
+CHARSET = [chr(0xAC00 + i) for i in range(NUM_CLASSES - 6)] + list("AZ09 ")
 MAX_PARAMETERS = 1_500_000
 
 
@@ -28,6 +37,8 @@ def _random_model(seed: int = 0) -> KoreanRecognizer:
     and hide export mistakes in them)."""
     torch.manual_seed(seed)
     model = KoreanRecognizer(NUM_CLASSES)
+    model.set_charset(CHARSET)
+    torch.nn.init.normal_(model.jamo.scores.weight, std=0.1)  # zero at construction: exercise the path
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             assert module.running_mean is not None and module.running_var is not None
@@ -84,6 +95,35 @@ def test_log_probs_and_logits_agree_with_probabilities() -> None:
         torch.testing.assert_close(model.logits(x).softmax(-1), probabilities)
 
 
+def test_jamo_table_names_each_syllables_jamo() -> None:
+    table = jamo_table(["가", "한", "A", "힣"])
+    # 한 = ㅎ (initial 18) + ㅏ (vowel 0) + ㄴ (final 4); 힣 = ㅎ + ㅣ (20) + ㅎ (27); slot 0: no jamo.
+    assert table[:, 2].tolist() == [1 + 18, 1 + INITIALS + 0, 1 + INITIALS + VOWELS + 4]
+    assert table[:, 4].tolist() == [1 + 18, 1 + INITIALS + 20, 1 + INITIALS + VOWELS + 27]
+    assert table[:, 0].tolist() == [0, 0, 0] and table[:, 3].tolist() == [0, 0, 0]  # blank, "A"
+
+
+def test_jamo_scores_add_to_syllables_only() -> None:
+    model = _random_model()
+    features = torch.randn(1, 4, model.head.in_features)
+    jamo = model.jamo(features)
+    latin = CHARSET.index("A") + 1
+    assert torch.all(jamo[..., 0] == 0) and torch.all(jamo[..., latin] == 0)
+    # Two syllables sharing initial and vowel differ by their finals' scores alone.
+    slots = model.jamo.scores(features)
+    final = 1 + INITIALS + VOWELS  # 가 has no final (final 0), 각 has ㄱ (final 1)
+    difference = jamo[..., 2] - jamo[..., 1]
+    torch.testing.assert_close(difference, slots[..., final] - slots[..., final - 1])
+
+
+def test_a_new_models_jamo_scores_start_at_zero() -> None:
+    model = KoreanRecognizer(NUM_CLASSES)
+    model.set_charset(CHARSET)
+    assert torch.all(model.jamo(torch.randn(2, 3, model.head.in_features)) == 0)
+    with pytest.raises(ValueError, match="classes"):
+        model.set_charset(CHARSET[:-1])
+
+
 def test_ctc_training_step_lowers_the_loss() -> None:
     """A few optimiser steps on a fixed batch: gradients reach the whole network through log_probs."""
     torch.manual_seed(0)
@@ -122,8 +162,7 @@ def _config(orientation: Orientation) -> RecognizerConfig:
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Exported:
     """convert/'s own export of a random-weight checkpoint, the test record registered for the call."""
     model, config = _random_model(seed=1), _config(request.param)
-    charset = [chr(0xAC00 + i) for i in range(NUM_CLASSES - 1)]  # Hangul syllables
-    checkpoint = Checkpoint(config.name, ARCHITECTURE, model.state_dict(), charset, source="random")
+    checkpoint = Checkpoint(config.name, ARCHITECTURE, model.state_dict(), CHARSET, source="random")
     path = tmp_path_factory.mktemp("korean_rec") / f"{config.name}.onnx"
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(RECOGNIZERS, config.name, config)

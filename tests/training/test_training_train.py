@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,8 @@ import pytest
 import torch
 
 from ocrstack.config import KOREAN_RECOGNIZERS
-from ocrstack.models.korean_rec import KoreanRecognizer
-from ocrstack.weights.checkpoint import load_checkpoint
+from ocrstack.models.korean_rec import KoreanRecognizer, jamo_table
+from ocrstack.weights.checkpoint import load_checkpoint, save_checkpoint
 from training.charset import load_charset
 from training.train import (
     MODEL_FILE,
@@ -129,3 +130,25 @@ def test_init_refuses_the_other_orientation(tmp_path: Path) -> None:
     vertical = parse_args(["--orientation", "vertical", "--out", str(tmp_path / "v"), *TINY, *init])
     with pytest.raises(ValueError, match="not text_recognition_ko_v"):
         train(vertical)
+
+
+def test_init_takes_a_checkpoint_without_jamo_scores(tmp_path: Path) -> None:
+    train(_args(tmp_path / "first", "--steps", "1", "--val-every", "1"))
+    old = load_checkpoint(tmp_path / "first" / MODEL_FILE)
+    plain = {k: v for k, v in old.state_dict.items() if not k.startswith("jamo.")}
+    save_checkpoint(replace(old, state_dict=plain), tmp_path / "plain" / MODEL_FILE)
+
+    history = train(
+        _args(
+            tmp_path / "second",
+            "--steps",
+            "1",
+            "--val-every",
+            "1",
+            "--init",
+            str(tmp_path / "plain" / MODEL_FILE),
+        )
+    )
+    assert len(history["train"]) == 1
+    continued = load_checkpoint(tmp_path / "second" / MODEL_FILE)
+    assert torch.equal(continued.state_dict["jamo.table"], jamo_table(load_charset("korean")))
