@@ -179,7 +179,8 @@ class KoreanRecognizer(nn.Module):
         """Tie the head's jamo scores to the charset's Hangul syllables (see the module docstring)."""
         if len(charset) + 1 != self.num_classes:
             raise ValueError(f"{len(charset)} characters + blank != {self.num_classes} classes")
-        self.jamo.table.copy_(jamo_table(charset))
+        table: torch.Tensor = self.jamo.table  # type: ignore[assignment]
+        table.copy_(jamo_table(charset))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Raw class scores ``[N, T, num_classes]``."""
