@@ -1,53 +1,31 @@
 """Korean requests on a real server: ``lang=ko`` reads horizontal lines with the horizontal Korean model
-and columns with the vertical one; other languages never reach them.
-
-The Korean models here have random weights (the routing, not the reading, is under test) and configs made
-from the Chinese/English recognizer's, as the shipped ones will be.
+and columns with the vertical one; other languages never reach them. The server is the project's own
+repository with the shipped Korean checkpoints (``training/weights``); the routing, not the reading, is
+under test here.
 """
 
 from __future__ import annotations
-
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
-from convert.repository import build_repository
 from ocrstack.config import KOREAN_RECOGNIZERS
-from ocrstack.models import build_model
 from ocrstack.serving.client import run_ocr
 from ocrstack.serving.launcher import ServerOptions
 from ocrstack.serving.metrics import batch_stats, scrape
 from ocrstack.synth.fonts import find_face
 from ocrstack.synth.render import LineSpec, render_page
-from ocrstack.weights.checkpoint import Checkpoint, save_checkpoint
 
-CHARSET = ["가", "나", "다", " "]
 KO_H, KO_V = (KOREAN_RECOGNIZERS[o].name for o in ("horizontal", "vertical"))
 
 
 @pytest.fixture(scope="module")
-def korean_server(
-    exported_repository: Path, launch_triton, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerOptions]:
-    root = tmp_path_factory.mktemp("korean")
-    repository, checkpoints = root / "repository", root / "checkpoints"
-    shutil.copytree(exported_repository, repository)
-    template = (repository / "text_recognition_ch" / "config.pbtxt").read_text()
-    for config in KOREAN_RECOGNIZERS.values():
-        model = build_model(config.architecture, len(CHARSET) + 1)
-        checkpoint = Checkpoint(config.name, config.architecture, model.state_dict(), CHARSET, "test")
-        save_checkpoint(checkpoint, checkpoints / f"{config.name}.pt")
-        (repository / config.name).mkdir()
-        text = template.replace('name: "text_recognition_ch"', f'name: "{config.name}"')
-        (repository / config.name / "config.pbtxt").write_text(text.replace("6625", str(len(CHARSET) + 1)))
-    build_repository(checkpoints, repository)
-    with launch_triton(repository, root) as options:
-        yield options
+def korean_server(triton: ServerOptions) -> ServerOptions:
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{triton.grpc_port}")
+    assert client.is_model_ready(KO_H) and client.is_model_ready(KO_V), "the shipped Korean models"
+    return triton
 
 
 @pytest.fixture(scope="module")
