@@ -46,16 +46,10 @@ POSTER_BACKGROUND = (250, 245, 235)  # a warm off-white
 def render_poster() -> tuple[np.ndarray, list[tuple[np.ndarray, str, str]]]:
     """The poster (BGR) and its lines as ``(quad, text, orientation)``; held-out faces in turn."""
     _, heldout = split_fonts()
+    faces = [heldout[i % len(heldout)] for i in range(len(POSTER_LINES))]
     specs = [
-        LineSpec(
-            text,
-            heldout[i % len(heldout)].path,
-            height=height,
-            color=rgb,
-            vertical=vertical,
-            font_index=heldout[i % len(heldout)].index,
-        )
-        for i, (text, vertical, height, rgb) in enumerate(POSTER_LINES)
+        LineSpec(text, face.path, height=height, color=rgb, vertical=vertical, font_index=face.index)
+        for face, (text, vertical, height, rgb) in zip(faces, POSTER_LINES, strict=True)
     ]
     image, truth = render_page(specs, size=POSTER_SIZE, background=POSTER_BACKGROUND, seed=3)
     lines = [

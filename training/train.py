@@ -216,6 +216,7 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, args.steps, warmup))
     history: dict[str, list[dict[str, float]]] = {"train": [], "val": []}
     step = 0
+    init_digest: str | None = None
     state_path = out / STATE_FILE
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
@@ -228,7 +229,7 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
         step, history = state["step"], state["history"]
         print(f"resuming {out} at step {step}")
     elif args.init is not None:
-        load_initial_weights(model, initial_weights(args.init, cfg, charset))
+        init_digest = load_initial_weights(model, args.init, cfg, charset)
         print(f"starting {out} from {args.init}")
 
     def save_state() -> None:
@@ -312,28 +313,27 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     bar.close()
     if step >= args.steps:
         source = f"training.train seed {args.seed}, {step} steps"
-        if args.init is not None:
-            source += f", from sha256:{sha256_of(args.init)}"
+        if init_digest is not None:
+            source += f", from sha256:{init_digest}"
         export(model, cfg, charset, out / MODEL_FILE, source)
     return history
 
 
-def load_initial_weights(model: KoreanRecognizer, state: dict[str, torch.Tensor]) -> None:
-    """Load ``state``; a checkpoint from before the head had jamo scores keeps them at zero (the
-    function it was trained as) and the charset's jamo table set by the caller."""
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or any(not key.startswith("jamo.") for key in missing):
-        raise ValueError(f"checkpoint does not fit the model: missing {missing}, unexpected {unexpected}")
-
-
-def initial_weights(path: Path, cfg: RecognizerConfig, charset: list[str]) -> dict[str, torch.Tensor]:
-    """The weights of a checksum-verified checkpoint of ``cfg``'s model with the same charset."""
+def load_initial_weights(
+    model: KoreanRecognizer, path: Path, cfg: RecognizerConfig, charset: list[str]
+) -> str:
+    """Load the weights of a checksum-verified checkpoint of ``cfg``'s model with the same charset;
+    returns its SHA-256. A checkpoint from before the head had jamo scores keeps them at zero (the
+    function it was trained as) and the jamo table the caller set from the charset."""
     checkpoint = load_checkpoint(path)
     if (checkpoint.config_name, checkpoint.architecture) != (cfg.name, cfg.architecture):
         raise ValueError(f"{path} holds {checkpoint.config_name} ({checkpoint.architecture}), not {cfg.name}")
     if checkpoint.charset != charset:
         raise ValueError(f"{path} was trained with another charset")
-    return checkpoint.state_dict
+    missing, unexpected = model.load_state_dict(checkpoint.state_dict, strict=False)
+    if unexpected or any(not key.startswith("jamo.") for key in missing):
+        raise ValueError(f"{path} does not fit the model: missing {missing}, unexpected {unexpected}")
+    return sha256_of(path)
 
 
 def export(model: nn.Module, cfg: RecognizerConfig, charset: list[str], path: Path, source: str) -> str:

@@ -102,10 +102,17 @@ class JamoScores(nn.Module):
         nn.init.zeros_(self.scores.bias)
         self.register_buffer("table", torch.zeros(3, num_classes, dtype=torch.long))
 
+    @property
+    def _table(self) -> torch.Tensor:
+        return self.table  # type: ignore[return-value]
+
+    def set_table(self, charset: Sequence[str]) -> None:
+        self._table.copy_(jamo_table(charset))
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         jamo = self.scores(features)
         slots = torch.cat([torch.zeros_like(jamo[..., :1]), jamo], dim=-1)  # slot 0: no jamo
-        table: torch.Tensor = self.table  # type: ignore[assignment]
+        table = self._table
         return slots[..., table[0]] + slots[..., table[1]] + slots[..., table[2]]
 
 
@@ -179,8 +186,7 @@ class KoreanRecognizer(nn.Module):
         """Tie the head's jamo scores to the charset's Hangul syllables (see the module docstring)."""
         if len(charset) + 1 != self.num_classes:
             raise ValueError(f"{len(charset)} characters + blank != {self.num_classes} classes")
-        table: torch.Tensor = self.jamo.table  # type: ignore[assignment]
-        table.copy_(jamo_table(charset))
+        self.jamo.set_table(charset)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Raw class scores ``[N, T, num_classes]``."""
