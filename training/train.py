@@ -44,7 +44,7 @@ from tqdm import tqdm
 from ocrstack.config import KOREAN_RECOGNIZERS, RecognizerConfig
 from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.pipeline.preprocess import recognition_batch
-from ocrstack.weights.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, sha256_of
+from ocrstack.weights.checkpoint import Checkpoint, load_checkpoint, read_checksums, save_checkpoint
 from training.charset import load_charset, out_of_charset
 from training.evaluate import batch_width, evaluate, heldout_set, split_fonts
 from training.synth_lines import SyntheticLines
@@ -333,7 +333,7 @@ def load_initial_weights(
     missing, unexpected = model.load_state_dict(checkpoint.state_dict, strict=False)
     if unexpected or any(not key.startswith("jamo.") for key in missing):
         raise ValueError(f"{path} does not fit the model: missing {missing}, unexpected {unexpected}")
-    return sha256_of(path)
+    return read_checksums(path.parent)[path.name]  # the digest load_checkpoint just verified
 
 
 def export(model: nn.Module, cfg: RecognizerConfig, charset: list[str], path: Path, source: str) -> str:

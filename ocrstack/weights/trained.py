@@ -63,7 +63,8 @@ def ship(checkpoint_path: Path, target: Path = TRAINED_DIR) -> Path:
     size = checkpoint_path.stat().st_size
     if size > MAX_SHIPPED_BYTES:
         raise ValueError(
-            f"{checkpoint_path} is {size / 2**20:.1f} MiB; shipped checkpoints stay under 20 MiB"
+            f"{checkpoint_path} is {size / 2**20:.1f} MiB; shipped checkpoints stay under "
+            f"{MAX_SHIPPED_BYTES / 2**20:.0f} MiB"
         )
     target.mkdir(parents=True, exist_ok=True)
     shipped = target / f"{checkpoint.config_name}.pt"
