@@ -9,7 +9,7 @@ import onnx
 import torch
 from torch import nn
 
-from ocrstack.config import DetectorConfig, ModelConfig, RecognizerConfig, model_config
+from ocrstack.config import DetectorConfig, ModelConfig, RecognizerConfig
 from ocrstack.models.pplcnetv3 import fold_learnable_affines
 from ocrstack.pipeline.ctc import CHARSET_KEY, charset_to_metadata
 from ocrstack.weights.checkpoint import Checkpoint
@@ -77,7 +77,7 @@ def metadata(checkpoint: Checkpoint, config: ModelConfig) -> dict[str, str]:
 
 def export_onnx(checkpoint: Checkpoint, out_path: Path, opset: int = OPSET) -> Path:
     """Write ``out_path`` and check it with ``onnx.checker``; returns the path."""
-    config = model_config(checkpoint.config_name)
+    config = checkpoint.record()
     network = checkpoint.build()
     fold_learnable_affines(network)  # exact up to rounding; check_parity compares with the unfolded model
     model = network if isinstance(config, DetectorConfig) else BestPathOutputs(network)

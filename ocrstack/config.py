@@ -111,16 +111,21 @@ DETECTORS: dict[str, DetectorConfig] = {
 
 # The project's own Korean recognizers (trained by ``training/``), one per orientation. A record says how
 # to build, export and feed a model; it is served only once its weights are in the model repository.
+# Lines read at sequence stride 4, columns at 8 (``ocrstack.models.korean_rec`` says why).
+KOREAN_ARCHITECTURES: dict[Orientation, str] = {
+    "horizontal": "korean_mobilenetv3_bilstm_stride4",
+    "vertical": "korean_mobilenetv3_bilstm",
+}
 KOREAN_RECOGNIZERS: dict[Orientation, RecognizerConfig] = {
     orientation: RecognizerConfig(
         name=f"text_recognition_ko_{orientation[0]}",
-        architecture="korean_mobilenetv3_bilstm",
+        architecture=architecture,
         normalization=PADDLE_NORMALIZATION,
         orientation=orientation,
         languages=("ko",),
         charset_file="korean",
     )
-    for orientation in ("horizontal", "vertical")
+    for orientation, architecture in KOREAN_ARCHITECTURES.items()
 }
 
 RECOGNIZERS: dict[str, RecognizerConfig] = {

@@ -38,7 +38,7 @@ from torch import nn
 
 from ocrstack.config import KOREAN_RECOGNIZERS, RecognizerConfig
 from ocrstack.evaluation.dataset import by_kind, data_root, load_samples
-from ocrstack.models.korean_rec import KoreanRecognizer
+from ocrstack.models import build_model
 from ocrstack.pipeline.ctc import ctc_greedy_decode
 from ocrstack.pipeline.preprocess import choose_width_bucket, recognition_batch, resized_width
 from ocrstack.synth.fonts import PREFERRED_FAMILIES, FontFace, faces_for_script
@@ -49,7 +49,7 @@ from training.synth_lines import SyntheticLines
 HELDOUT_FAMILIES: tuple[str, ...] = ("UnBatang", "Baekmuk Dotum")
 MIN_FAMILIES = 3  # two held out and at least one to train on
 HELDOUT_SEED = 20_240_601  # the fixed test set; training uses small seeds, so the texts differ too
-TIGHT_MULTIPLE = 8  # the model's sequence stride
+TIGHT_MULTIPLE = 8  # the models' largest sequence stride
 TEST_COUNT = 2000
 TEST_MAX_CHARS = 12  # lines as long as the training runs' (``--max-chars 12``)
 
@@ -201,10 +201,11 @@ def evaluate(
 # --- command line ----------------------------------------------------------------------------------
 
 
-def load_model(path: Path, num_classes: int) -> nn.Module:
-    """A checksum-verified export-ready checkpoint (``model.pt``), or a run's ``train_state.pt``."""
+def load_model(path: Path, cfg: RecognizerConfig, num_classes: int) -> nn.Module:
+    """A checksum-verified export-ready checkpoint (``model.pt``), or a run's ``train_state.pt`` (a model
+    of ``cfg``'s architecture)."""
     if path.name == "train_state.pt":
-        model = KoreanRecognizer(num_classes)
+        model = build_model(cfg.architecture, num_classes)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
         return model.eval()
     return load_checkpoint(path).build()
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cfg = KOREAN_RECOGNIZERS[args.orientation]
     charset = load_charset(cfg.charset_file or "korean")
-    model = load_model(args.checkpoint, len(charset) + 1)
+    model = load_model(args.checkpoint, cfg, len(charset) + 1)
     figures: dict[str, dict[str, float]] = {}
     start = time.perf_counter()
     samples = heldout_set(args.orientation == "vertical", args.count, max_chars=args.max_chars)

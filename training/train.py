@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from ocrstack.config import KOREAN_RECOGNIZERS, RecognizerConfig
+from ocrstack.models import build_model
 from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.pipeline.preprocess import recognition_batch
 from ocrstack.weights.checkpoint import Checkpoint, load_checkpoint, read_checksums, save_checkpoint
@@ -209,7 +210,8 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     torch.manual_seed(args.seed)
     # Channels-last: oneDNN's depthwise convolutions, most of this model, run its backward pass about
     # 1.3-1.5x faster in that layout on CPU. Set before the optimizer and the resumed state are loaded.
-    model = KoreanRecognizer(len(charset) + 1)
+    model = build_model(cfg.architecture, len(charset) + 1)
+    assert isinstance(model, KoreanRecognizer), cfg.architecture
     model.set_charset(charset)
     model = model.to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -324,9 +326,11 @@ def load_initial_weights(
 ) -> str:
     """Load the weights of a checksum-verified checkpoint of ``cfg``'s model with the same charset;
     returns its SHA-256. A checkpoint from before the head had jamo scores keeps them at zero (the
-    function it was trained as) and the jamo table the caller set from the charset."""
+    function it was trained as) and the jamo table the caller set from the charset. The checkpoint's
+    architecture may differ from ``cfg``'s where every weight fits: a sequence stride is a convolution's
+    stride, not a weight, so a model trained at stride 8 starts one at stride 4."""
     checkpoint = load_checkpoint(path)
-    if (checkpoint.config_name, checkpoint.architecture) != (cfg.name, cfg.architecture):
+    if checkpoint.config_name != cfg.name:
         raise ValueError(f"{path} holds {checkpoint.config_name} ({checkpoint.architecture}), not {cfg.name}")
     if checkpoint.charset != charset:
         raise ValueError(f"{path} was trained with another charset")

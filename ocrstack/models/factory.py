@@ -29,11 +29,17 @@ def _korean_recognizer(num_classes: int | None) -> nn.Module:
     return KoreanRecognizer(_recognizer_classes(num_classes))
 
 
+def _korean_recognizer_stride4(num_classes: int | None) -> nn.Module:
+    return KoreanRecognizer(_recognizer_classes(num_classes), sequence_stride=4)
+
+
 ARCHITECTURES: dict[str, Callable[[int | None], nn.Module]] = {
     "ppocrv4_mobile_det": _detector,
     "ppocrv4_mobile_rec": _ppocr_recognizer,
-    # One name for both orientations: vertical crops arrive rotated, so the models differ only in weights.
+    # Vertical crops arrive rotated, so both orientations use one design; horizontal lines, with their
+    # narrow Latin letters and punctuation, read at twice the sequence resolution (see korean_rec).
     "korean_mobilenetv3_bilstm": _korean_recognizer,
+    "korean_mobilenetv3_bilstm_stride4": _korean_recognizer_stride4,
 }
 
 

@@ -1,9 +1,19 @@
 """Lightweight CTC recognizer for Korean text lines: MobileNetV3-style backbone + BiLSTM + linear head.
 
 Tensor contract (N: batch, C: ``num_classes``, class 0 is the CTC blank): input ``[N, 3, 48, W]``, read
-left to right; output ``[N, ceil(W / 8), C]``. Any W works; the pipeline pads crops to width buckets,
-multiples of 8, anyway. This is the layout of every recognizer, so Triton configs, width buckets and
-TensorRT profiles are the same for all of them.
+left to right; output ``[N, ceil(W / s), C]`` for a sequence stride ``s`` of 8 or 4. Any W works; the
+pipeline pads crops to width buckets, multiples of 8, anyway. The input is every recognizer's layout, and
+the output's length is left dynamic, so Triton configs, width buckets and TensorRT profiles are the same
+for all of them.
+
+Sequence stride. At 8, one output step covers 8 input columns: a Hangul syllable, about as wide as the
+line is high, gets four or more, but a narrow Latin letter or a colon at the heights detector crops give
+(``l``, ``i``, ``I``, ``:``: 5 to 10 columns) can get less than one, and CTC cannot emit two characters in
+one step. Read at stride 8, those were most of the characters the horizontal model dropped on its held-out
+set. Horizontal lines mix Hangul with Latin words, digits and punctuation, so their model uses stride 4:
+the fourth block keeps the width instead of halving it, which costs 1.7 to 1.9 times the CPU time per crop
+(the later blocks and the BiLSTM see twice the columns) and changes no weight's shape. Columns are mostly
+stacked syllables, so the vertical model keeps stride 8.
 
 Vertical text reaches the model already turned: the pipeline rotates a column 90 degrees
 counter-clockwise (``ocrstack.pipeline.geometry.rotate_to_horizontal``), which puts its top on the left.
@@ -29,7 +39,7 @@ names the output length by a symbolic expression instead of the given axis name.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +48,6 @@ from torch import nn
 from ocrstack.models.layers import ConvBN, SqueezeExcite
 
 INPUT_HEIGHT = 48
-SEQUENCE_STRIDE = 8  # input columns per output time step
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,26 @@ BLOCKS: tuple[BlockSpec, ...] = (
     BlockSpec(5, 320, 80, se=True, hard_swish=True, stride=(1, 1)),
 )
 FEATURE_HEIGHT = 3  # height left after the backbone's height strides (48 / 16)
+SEQUENCE_STRIDES = (4, 8)
+
+
+def backbone_blocks(sequence_stride: int) -> tuple[BlockSpec, ...]:
+    """:data:`BLOCKS` for a sequence stride: the stem halves the width, then the first blocks that halve
+    it keep doing so until the stride is reached; later ones keep the width (at 8 the blocks are
+    :data:`BLOCKS`, at 4 the fourth block keeps the width)."""
+    if sequence_stride not in SEQUENCE_STRIDES:
+        raise ValueError(f"sequence stride must be one of {SEQUENCE_STRIDES}, got {sequence_stride}")
+    halvings = sequence_stride.bit_length() - 2  # the stem does the first
+    blocks = []
+    for spec in BLOCKS:
+        if spec.stride[1] == 2:
+            if halvings == 0:
+                spec = replace(spec, stride=(spec.stride[0], 1))
+            else:
+                halvings -= 1
+        blocks.append(spec)
+    return tuple(blocks)
+
 
 HANGUL_FIRST, HANGUL_LAST = 0xAC00, 0xD7A3
 INITIALS, VOWELS, FINALS = 19, 21, 28  # a syllable is 0xAC00 + (initial * 21 + vowel) * 28 + final
@@ -139,13 +168,13 @@ class InvertedResidual(nn.Module):
 
 
 class Backbone(nn.Module):
-    """[N, 3, 48, W] -> [N, W / 8, out_channels]: a sequence of column features."""
+    """[N, 3, 48, W] -> [N, W / sequence_stride, out_channels]: a sequence of column features."""
 
-    def __init__(self, out_channels: int) -> None:
+    def __init__(self, out_channels: int, sequence_stride: int = 8) -> None:
         super().__init__()
         layers: list[nn.Module] = [ConvBN(3, STEM_CHANNELS, 3, 2, 1, nn.Hardswish())]
         channels = STEM_CHANNELS
-        for spec in BLOCKS:
+        for spec in backbone_blocks(sequence_stride):
             layers.append(InvertedResidual(channels, spec))
             channels = spec.out
         self.features = nn.Sequential(*layers)
@@ -154,7 +183,7 @@ class Backbone(nn.Module):
         self.collapse = ConvBN(channels, out_channels, (FEATURE_HEIGHT, 1), act=nn.Hardswish())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.collapse(self.features(x))  # [N, C, 1, W/8]
+        x = self.collapse(self.features(x))  # [N, C, 1, W / stride]
         return x.squeeze(2).transpose(1, 2)
 
 
@@ -162,12 +191,14 @@ class KoreanRecognizer(nn.Module):
     """CTC text-line recognizer; see the module docstring for the tensor contract.
 
     ``num_classes`` counts the blank (class 0): charset size + 1 (+ 1 with a space class).
+    ``sequence_stride``: input columns per output step, 8 or 4 (see the module docstring).
     ``hidden_size`` is per LSTM direction; the head sees ``2 * hidden_size`` features.
     """
 
     def __init__(
         self,
         num_classes: int,
+        sequence_stride: int = 8,
         neck_channels: int = 192,
         hidden_size: int = 96,
         dropout: float = 0.1,
@@ -175,8 +206,8 @@ class KoreanRecognizer(nn.Module):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"num_classes must count the blank and at least one character: {num_classes}")
-        self.num_classes = num_classes
-        self.backbone = Backbone(neck_channels)
+        self.num_classes, self.sequence_stride = num_classes, sequence_stride
+        self.backbone = Backbone(neck_channels, sequence_stride)
         self.lstm = nn.LSTM(neck_channels, hidden_size, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden_size, num_classes)
@@ -210,7 +241,7 @@ class KoreanRecognizer(nn.Module):
 
     def sequence_length(self, length: int) -> int:
         """Output time steps for an input ``length`` pixels wide."""
-        return -(-length // SEQUENCE_STRIDE)  # each stride-2 convolution rounds up
+        return -(-length // self.sequence_stride)  # each stride-2 convolution rounds up
 
     def example_input(self, length: int = 160, batch: int = 1) -> torch.Tensor:
         """A random ``[batch, 3, 48, length]`` input, for export and tests."""

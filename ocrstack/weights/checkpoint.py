@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ocrstack.config import ModelConfig, model_config
 from ocrstack.models import build_model
 
 CHECKSUM_FILE = "SHA256SUMS"
@@ -34,6 +35,17 @@ class Checkpoint:
     @property
     def num_classes(self) -> int | None:
         return None if self.charset is None else len(self.charset) + 1
+
+    def record(self) -> ModelConfig:
+        """The config record these weights serve. Raises ValueError when the record now names another
+        architecture: the weights were trained for a model it no longer describes (retrain them)."""
+        config = model_config(self.config_name)
+        if config.architecture != self.architecture:
+            raise ValueError(
+                f"{self.config_name} weights were trained as {self.architecture}; its record now says "
+                f"{config.architecture}"
+            )
+        return config
 
     def build(self) -> nn.Module:
         """The model in eval mode with these weights loaded (strictly: every key must match)."""

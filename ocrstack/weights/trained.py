@@ -60,6 +60,7 @@ def ship(checkpoint_path: Path, target: Path = TRAINED_DIR) -> Path:
         raise ValueError(
             f"{checkpoint_path}: {checkpoint.config_name!r} is not a recognizer this project serves"
         )
+    checkpoint.record()  # trained as the model its record describes, so convert/ can export it
     size = checkpoint_path.stat().st_size
     if size > MAX_SHIPPED_BYTES:
         raise ValueError(

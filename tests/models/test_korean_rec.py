@@ -12,19 +12,28 @@ import pytest
 import torch
 
 from convert.export import OPSET, export_onnx
-from ocrstack.config import PADDLE_NORMALIZATION, RECOGNIZERS, Orientation, RecognizerConfig
+from ocrstack.config import (
+    KOREAN_ARCHITECTURES,
+    PADDLE_NORMALIZATION,
+    RECOGNIZERS,
+    Orientation,
+    RecognizerConfig,
+)
 from ocrstack.models import build_model
 from ocrstack.models.korean_rec import (
+    BLOCKS,
     INITIALS,
     INPUT_HEIGHT,
+    SEQUENCE_STRIDES,
     VOWELS,
     KoreanRecognizer,
+    backbone_blocks,
     count_parameters,
     jamo_table,
 )
 from ocrstack.weights.checkpoint import Checkpoint
 
-ARCHITECTURE = "korean_mobilenetv3_bilstm"
+STRIDE_OF_ARCHITECTURE = {"korean_mobilenetv3_bilstm": 8, "korean_mobilenetv3_bilstm_stride4": 4}
 # About a Korean charset's size: KS X 1001's 2,350 Hangul syllables, ASCII, punctuation, space and blank.
 NUM_CLASSES = 2600
 # Hangul syllables from U+AC00 on, then a few other characters: classes with jamo and classes without.
@@ -32,11 +41,11 @@ CHARSET = [chr(0xAC00 + i) for i in range(NUM_CLASSES - 6)] + list("AZ09 ")
 MAX_PARAMETERS = 1_500_000
 
 
-def _random_model(seed: int = 0) -> KoreanRecognizer:
+def _random_model(seed: int = 0, sequence_stride: int = 8) -> KoreanRecognizer:
     """Random weights and random batch-norm statistics (the defaults would make every norm an identity
     and hide export mistakes in them)."""
     torch.manual_seed(seed)
-    model = KoreanRecognizer(NUM_CLASSES)
+    model = KoreanRecognizer(NUM_CLASSES, sequence_stride)
     model.set_charset(CHARSET)
     torch.nn.init.normal_(model.jamo.scores.weight, std=0.1)  # zero at construction: exercise the path
     for module in model.modules():
@@ -49,15 +58,16 @@ def _random_model(seed: int = 0) -> KoreanRecognizer:
     return model.eval()
 
 
+@pytest.mark.parametrize("stride", SEQUENCE_STRIDES)
 @pytest.mark.parametrize("length", [8, 45, 160, 320, 968])
-def test_output_shape_and_probabilities(length: int) -> None:
-    model = _random_model()
+def test_output_shape_and_probabilities(length: int, stride: int) -> None:
+    model = _random_model(sequence_stride=stride)
     x = model.example_input(length, batch=2)
     assert x.shape == (2, 3, INPUT_HEIGHT, length)
     with torch.no_grad():
         probabilities = model(x)
     assert probabilities.shape == (2, model.sequence_length(length), NUM_CLASSES)
-    assert model.sequence_length(length) == -(-length // 8)
+    assert model.sequence_length(length) == -(-length // stride)
     assert torch.all(probabilities >= 0)
     torch.testing.assert_close(probabilities.sum(-1), torch.ones(2, model.sequence_length(length)))
 
@@ -78,12 +88,30 @@ def test_parameter_budget() -> None:
     assert count_parameters(KoreanRecognizer(NUM_CLASSES)) <= MAX_PARAMETERS
 
 
-def test_factory_builds_it() -> None:
-    model = build_model(ARCHITECTURE, NUM_CLASSES)
+@pytest.mark.parametrize(("architecture", "stride"), STRIDE_OF_ARCHITECTURE.items())
+def test_factory_builds_it(architecture: str, stride: int) -> None:
+    model = build_model(architecture, NUM_CLASSES)
     assert isinstance(model, KoreanRecognizer)
-    assert model.num_classes == NUM_CLASSES
+    assert (model.num_classes, model.sequence_stride) == (NUM_CLASSES, stride)
     with pytest.raises(ValueError, match="num_classes"):
-        build_model(ARCHITECTURE)
+        build_model(architecture)
+
+
+def test_lines_read_at_the_finer_stride() -> None:
+    """Horizontal lines (narrow Latin letters among the syllables) at stride 4, columns at 8."""
+    strides = {o: STRIDE_OF_ARCHITECTURE[a] for o, a in KOREAN_ARCHITECTURES.items()}
+    assert strides == {"horizontal": 4, "vertical": 8}
+
+
+def test_stride_4_keeps_the_fourth_blocks_width_and_every_weight() -> None:
+    assert backbone_blocks(8) == BLOCKS
+    changed = [i for i, (a, b) in enumerate(zip(BLOCKS, backbone_blocks(4), strict=True)) if a != b]
+    assert changed == [3] and backbone_blocks(4)[3].stride == (2, 1)
+    with pytest.raises(ValueError, match="stride"):
+        KoreanRecognizer(NUM_CLASSES, sequence_stride=2)
+    # Weights of one stride load into a model of the other: a stride is not a weight.
+    coarse, fine = KoreanRecognizer(NUM_CLASSES, 8).state_dict(), KoreanRecognizer(NUM_CLASSES, 4)
+    fine.load_state_dict(coarse)
 
 
 def test_log_probs_and_logits_agree_with_probabilities() -> None:
@@ -148,11 +176,11 @@ Exported = tuple[KoreanRecognizer, RecognizerConfig, Path, ort.InferenceSession]
 
 
 def _config(orientation: Orientation) -> RecognizerConfig:
-    """A record like the ones the Korean recognizers will have: both orientations share the
-    architecture and the layout, only the weights (and the record's name) differ."""
+    """A record like the Korean recognizers': both orientations share the input layout; the output's
+    length differs by the architecture's sequence stride."""
     return RecognizerConfig(
         name=f"test_text_recognition_ko_{orientation}",
-        architecture=ARCHITECTURE,
+        architecture=KOREAN_ARCHITECTURES[orientation],
         normalization=PADDLE_NORMALIZATION,
         orientation=orientation,
     )
@@ -161,8 +189,9 @@ def _config(orientation: Orientation) -> RecognizerConfig:
 @pytest.fixture(scope="module", params=["horizontal", "vertical"])
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Exported:
     """convert/'s own export of a random-weight checkpoint, the test record registered for the call."""
-    model, config = _random_model(seed=1), _config(request.param)
-    checkpoint = Checkpoint(config.name, ARCHITECTURE, model.state_dict(), CHARSET, source="random")
+    config = _config(request.param)
+    model = _random_model(seed=1, sequence_stride=STRIDE_OF_ARCHITECTURE[config.architecture])
+    checkpoint = Checkpoint(config.name, config.architecture, model.state_dict(), CHARSET, source="random")
     path = tmp_path_factory.mktemp("korean_rec") / f"{config.name}.onnx"
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(RECOGNIZERS, config.name, config)
@@ -194,7 +223,10 @@ def test_export_declares_named_dynamic_axes(exported: Exported) -> None:
     # One LSTM node, run over the dynamic sequence (not unrolled to the traced length).
     assert [node.op_type for node in graph.graph.node].count("LSTM") == 1
     properties = {p.key: p.value for p in graph.metadata_props}
-    assert (properties["architecture"], properties["orientation"]) == (ARCHITECTURE, config.orientation)
+    assert (properties["architecture"], properties["orientation"]) == (
+        config.architecture,
+        config.orientation,
+    )
 
 
 @pytest.mark.parametrize(("batch", "length"), [(1, 8), (1, 160), (3, 320), (8, 160), (2, 1000)])

@@ -152,3 +152,18 @@ def test_init_takes_a_checkpoint_without_jamo_scores(tmp_path: Path) -> None:
     assert len(history["train"]) == 1
     continued = load_checkpoint(tmp_path / "second" / MODEL_FILE)
     assert torch.equal(continued.state_dict["jamo.table"], jamo_table(load_charset("korean")))
+
+
+def test_init_carries_weights_across_sequence_strides(tmp_path: Path) -> None:
+    """Weights of a stride-8 model start a stride-4 run: the horizontal model changed stride that way."""
+    train(_args(tmp_path / "first", "--steps", "1", "--val-every", "1"))
+    fine = load_checkpoint(tmp_path / "first" / MODEL_FILE)
+    assert fine.architecture == KOREAN_RECOGNIZERS["horizontal"].architecture
+    save_checkpoint(replace(fine, architecture="korean_mobilenetv3_bilstm"), tmp_path / "coarse" / MODEL_FILE)
+    assert load_checkpoint(tmp_path / "coarse" / MODEL_FILE).build().sequence_stride == 8
+
+    init = ["--init", str(tmp_path / "coarse" / MODEL_FILE)]
+    train(_args(tmp_path / "second", "--steps", "1", "--val-every", "1", *init))
+    continued = load_checkpoint(tmp_path / "second" / MODEL_FILE)
+    assert continued.architecture == fine.architecture
+    assert continued.build().sequence_stride == 4

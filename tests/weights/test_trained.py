@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -73,5 +74,16 @@ def test_ship_refuses_an_unverified_checkpoint(tmp_path: Path) -> None:
     run = _trained(tmp_path / "run", "text_recognition_ko_h")
     run.write_bytes(run.read_bytes() + b"x")
     with pytest.raises(ChecksumError):
+        ship(run, tmp_path / "weights")
+    assert not (tmp_path / "weights").exists()
+
+
+def test_ship_refuses_weights_of_another_architecture_than_the_record(tmp_path: Path) -> None:
+    """Weights trained before the record changed architecture (the stride-8 lines model, for one) would
+    build and export as the old model under the new record's name."""
+    run = _trained(tmp_path / "run", "text_recognition_ko_h")
+    stale = replace(load_checkpoint(run), architecture=KOREAN_RECOGNIZERS["vertical"].architecture)
+    save_checkpoint(stale, run)
+    with pytest.raises(ValueError, match="trained as korean_mobilenetv3_bilstm; its record now says"):
         ship(run, tmp_path / "weights")
     assert not (tmp_path / "weights").exists()
