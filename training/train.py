@@ -17,8 +17,9 @@ deterministic, so on a GPU it only comes close.
 Continuing from shipped weights: ``--init CKPT`` starts a new run (fresh optimizer, its own warmup and
 cosine schedule) from the weights of an export-ready checkpoint of the same model, the way the shipped
 Korean recognizers were trained in several runs on the CPU, each with its own ``--seed`` so that it sees
-lines the earlier ones did not. It applies only to a folder without ``train_state.pt``; afterwards the run
-resumes from its own state like any other.
+lines the earlier ones did not. The checkpoint may be of the model at another sequence stride (the same
+weights; the lines model moved from stride 8 to 4 that way). It applies only to a folder without
+``train_state.pt``; afterwards the run resumes from its own state like any other.
 
 Outputs in ``--out``: ``model.pt`` (the export-ready :class:`ocrstack.weights.checkpoint.Checkpoint`, with
 ``SHA256SUMS``), ``curves.json`` and ``curves.png`` (loss, validation line accuracy and CER).

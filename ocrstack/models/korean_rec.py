@@ -63,7 +63,8 @@ class BlockSpec:
 
 
 STEM_CHANNELS = 16
-# Height 48 -> 24 (stem) -> 12 -> 6 -> 3; width W -> W/2 (stem) -> W/4 -> W/8, then kept.
+# Height 48 -> 24 (stem) -> 12 -> 6 -> 3; width W -> W/2 (stem) -> W/4 -> W/8, then kept (at sequence
+# stride 4 the fourth block keeps W/4: see backbone_blocks).
 BLOCKS: tuple[BlockSpec, ...] = (
     BlockSpec(3, 16, 16, se=True, hard_swish=False, stride=(2, 2)),
     BlockSpec(3, 72, 24, se=False, hard_swish=False, stride=(1, 1)),
