@@ -11,9 +11,9 @@ line is high, gets four or more, but a narrow Latin letter or a colon at the hei
 (``l``, ``i``, ``I``, ``:``: 5 to 10 columns) can get less than one, and CTC cannot emit two characters in
 one step. Read at stride 8, those were most of the characters the horizontal model dropped on its held-out
 set. Horizontal lines mix Hangul with Latin words, digits and punctuation, so their model uses stride 4:
-the fourth block keeps the width instead of halving it, which costs 1.7 to 1.9 times the CPU time per crop
-(the later blocks and the BiLSTM see twice the columns) and changes no weight's shape. Columns are mostly
-stacked syllables, so the vertical model keeps stride 8.
+the fourth block keeps the width instead of halving it. That costs 1.65 (batch 1) to 1.85 (batch 8) times
+the CPU time per crop, as the later blocks and the BiLSTM see twice the columns, and changes no weight's
+shape. Columns are mostly stacked syllables, so the vertical model keeps stride 8.
 
 Vertical text reaches the model already turned: the pipeline rotates a column 90 degrees
 counter-clockwise (``ocrstack.pipeline.geometry.rotate_to_horizontal``), which puts its top on the left.
