@@ -25,12 +25,8 @@ def _ppocr_recognizer(num_classes: int | None) -> nn.Module:
     return PPOCRv4Recognizer(_recognizer_classes(num_classes))
 
 
-def _korean_recognizer(num_classes: int | None) -> nn.Module:
-    return KoreanRecognizer(_recognizer_classes(num_classes))
-
-
-def _korean_recognizer_stride4(num_classes: int | None) -> nn.Module:
-    return KoreanRecognizer(_recognizer_classes(num_classes), sequence_stride=4)
+def _korean_recognizer(sequence_stride: int) -> Callable[[int | None], nn.Module]:
+    return lambda num_classes: KoreanRecognizer(_recognizer_classes(num_classes), sequence_stride)
 
 
 ARCHITECTURES: dict[str, Callable[[int | None], nn.Module]] = {
@@ -38,8 +34,8 @@ ARCHITECTURES: dict[str, Callable[[int | None], nn.Module]] = {
     "ppocrv4_mobile_rec": _ppocr_recognizer,
     # Vertical crops arrive rotated, so both orientations use one design; horizontal lines, with their
     # narrow Latin letters and punctuation, read at twice the sequence resolution (see korean_rec).
-    "korean_mobilenetv3_bilstm": _korean_recognizer,
-    "korean_mobilenetv3_bilstm_stride4": _korean_recognizer_stride4,
+    "korean_mobilenetv3_bilstm": _korean_recognizer(8),
+    "korean_mobilenetv3_bilstm_stride4": _korean_recognizer(4),
 }
 
 

@@ -87,16 +87,11 @@ def backbone_blocks(sequence_stride: int) -> tuple[BlockSpec, ...]:
     :data:`BLOCKS`, at 4 the fourth block keeps the width)."""
     if sequence_stride not in SEQUENCE_STRIDES:
         raise ValueError(f"sequence stride must be one of {SEQUENCE_STRIDES}, got {sequence_stride}")
-    halvings = sequence_stride.bit_length() - 2  # the stem does the first
-    blocks = []
-    for spec in BLOCKS:
-        if spec.stride[1] == 2:
-            if halvings == 0:
-                spec = replace(spec, stride=(spec.stride[0], 1))
-            else:
-                halvings -= 1
-        blocks.append(spec)
-    return tuple(blocks)
+    halving = [i for i, spec in enumerate(BLOCKS) if spec.stride[1] == 2]
+    flattened = set(halving[sequence_stride.bit_length() - 2 :])  # the stem does the first halving
+    return tuple(
+        replace(spec, stride=(spec.stride[0], 1)) if i in flattened else spec for i, spec in enumerate(BLOCKS)
+    )
 
 
 HANGUL_FIRST, HANGUL_LAST = 0xAC00, 0xD7A3
