@@ -97,9 +97,12 @@ def heldout_set(
     vertical: bool, count: int = 2000, seed: int = HELDOUT_SEED, max_chars: int | None = None
 ) -> list[tuple[np.ndarray, str]]:
     """The fixed test set: ``count`` samples rendered with the held-out fonts only; the same on every
-    call with the same fonts installed. A shorter ``count`` is a prefix of a longer one."""
+    call with the same fonts installed. A shorter ``count`` is a prefix of a longer one.
+
+    Drawn with each font's own letter spacing, as the set was first defined, so that its figures
+    compare across training cycles, including those trained before letter spacing was varied."""
     _, heldout = split_fonts()
-    lines = SyntheticLines(seed, fonts=heldout, vertical=vertical, max_chars=max_chars)
+    lines = SyntheticLines(seed, fonts=heldout, vertical=vertical, max_chars=max_chars, letter_spacing=None)
     return [lines[index] for index in range(count)]
 
 

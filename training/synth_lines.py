@@ -8,8 +8,8 @@ Sample ``i`` of a generator is drawn from its own ``Generator([seed, i])``, so i
 whatever order or worker asks for it.
 
 The augmentations imitate what detector crops show: loose and tight margins, a few degrees of residual
-tilt and a little perspective, condensed and expanded glyphs (Pillow's basic layout has no letter
-spacing, so spacing variation is done by scaling along the line), low resolution, blur, sensor noise
+tilt and a little perspective, condensed and expanded glyphs (scaling along the line), letter spacing
+from slightly tight to loose (half the samples keep the font's own), low resolution, blur, sensor noise
 and JPEG artefacts, on plain, coloured and gradient backgrounds, dark-on-light or light-on-dark.
 """
 
@@ -30,6 +30,9 @@ from training.corpus import Corpus, default_corpus
 
 MIN_LUMA_CONTRAST = 90.0  # of 255, between text colour and every background colour
 MAX_TRIES = 50
+# Extra room between characters, in ems. Wider than this and the gap inside a word passes for the
+# space between words in many fonts, which the label could no longer tell apart.
+LETTER_SPACING = (-0.05, 0.25)
 
 
 def _luma(rgb: np.ndarray) -> float:
@@ -110,6 +113,8 @@ class SyntheticLines:
 
     ``fonts``: faces to draw with (default: every face covering Hangul); each sample uses one that
     covers all of its text. Vertical samples get shorter texts by default, as columns are short.
+    ``letter_spacing``: the range of extra spacing between characters, in ems, for the half of the
+    samples that get any; ``None`` draws every sample with its font's own spacing.
     """
 
     def __init__(
@@ -121,8 +126,10 @@ class SyntheticLines:
         min_chars: int = 1,
         max_chars: int | None = None,
         corpus: Corpus | None = None,
+        letter_spacing: tuple[float, float] | None = LETTER_SPACING,
     ) -> None:
         self.seed, self.vertical, self.height = seed, vertical, height
+        self.letter_spacing = letter_spacing
         self.fonts = list(fonts) if fonts is not None else faces_for_script("hangul")
         if not self.fonts:
             raise ValueError("no fonts to draw with")
@@ -149,8 +156,11 @@ class SyntheticLines:
             if not faces:
                 continue
             face = faces[int(rng.integers(len(faces)))]
+            tracking = 0.0
+            if self.letter_spacing is not None and rng.random() < 0.5:
+                tracking = float(rng.uniform(*self.letter_spacing))
             try:
-                mask = text_mask(text, face.path, self.height, self.vertical, face.index)
+                mask = text_mask(text, face.path, self.height, self.vertical, face.index, tracking)
             except ValueError:  # draws no ink
                 continue
             return self._compose(mask, rng), text

@@ -81,20 +81,38 @@ def _largest_glyph(font: ImageFont.FreeTypeFont, text: str) -> int:
     return max(max(right - left, bottom - top) for left, top, right, bottom in boxes)
 
 
-def _horizontal_mask(text: str, path: str | Path, height: int, index: int) -> np.ndarray:
+def _placements(font: ImageFont.FreeTypeFont, text: str, tracking: float) -> list[tuple[float, str]]:
+    """``(x, piece)`` to draw from the baseline origin: the whole text at 0 without tracking, which keeps
+    the font's kerning, else each character after the advances of the ones before plus the tracking."""
+    if tracking == 0:
+        return [(0.0, text)]
+    pieces, x = [], 0.0
+    for char in text:
+        pieces.append((x, char))
+        x += font.getlength(char) + tracking * font.size
+    return pieces
+
+
+def _horizontal_mask(text: str, path: str | Path, height: int, index: int, tracking: float) -> np.ndarray:
     font = _fit_font(path, index, height, lambda f: _line_height(f, text))
     top, bottom = _line_extent(font, text)
-    left, _, right, _ = _bbox(font, text)
+    pieces = [(x, piece) for x, piece in _placements(font, text, tracking) if piece.strip()]
+    boxes = [_bbox(font, piece) for _, piece in pieces]
+    left = min(math.floor(x) + box[0] for (x, _), box in zip(pieces, boxes, strict=True))
+    right = max(math.ceil(x) + box[2] for (x, _), box in zip(pieces, boxes, strict=True))
     slack = 2  # room for ink that overhangs the measured box by a pixel
     image = Image.new("L", (right - left + 2 * slack, height))
     baseline = (height - (bottom - top)) // 2 - top
-    ImageDraw.Draw(image).text((slack - left, baseline), text, fill=255, font=font, anchor="ls")
+    draw = ImageDraw.Draw(image)
+    for x, piece in pieces:
+        draw.text((slack - left + x, baseline), piece, fill=255, font=font, anchor="ls")
     return np.asarray(image)
 
 
-def _vertical_mask(text: str, path: str | Path, width: int, index: int) -> np.ndarray:
+def _vertical_mask(text: str, path: str | Path, width: int, index: int, tracking: float) -> np.ndarray:
     font = _fit_font(path, index, width, lambda f: _largest_glyph(f, text))
-    pitch = max(int(font.size), _largest_glyph(font, text) + 1)  # one em per character, never less than ink
+    # One em per character plus the tracking, never less than the ink.
+    pitch = max(int(font.size * (1 + tracking)), _largest_glyph(font, text) + 1)
     image = Image.new("L", (width, pitch * len(text)))
     draw = ImageDraw.Draw(image)
     for row, char in enumerate(text):
@@ -108,15 +126,21 @@ def _vertical_mask(text: str, path: str | Path, width: int, index: int) -> np.nd
 
 
 def text_mask(
-    text: str, font_path: str | Path, size: int, vertical: bool = False, font_index: int = 0
+    text: str,
+    font_path: str | Path,
+    size: int,
+    vertical: bool = False,
+    font_index: int = 0,
+    tracking: float = 0.0,
 ) -> np.ndarray:
     """Ink coverage (uint8, 0-255) of ``text`` fitted to ``size`` pixels across the reading direction
     and cropped to the ink along it.
 
     A line spans ``size`` rows from the top of the taller of the text and "H" down to the lower of the
     text's and "g"'s descender, keeping the baseline, so that punctuation keeps its place; a column is
-    ``size`` wide with its widest or tallest glyph filling it. Raises ``ValueError`` for text that draws
-    nothing or that the font has no glyph for."""
+    ``size`` wide with its widest or tallest glyph filling it. ``tracking`` is letter spacing: extra
+    room between neighbouring characters in ems of the fitted font (negative tightens). Raises
+    ``ValueError`` for text that draws nothing or that the font has no glyph for."""
     if size < 4:
         raise ValueError(f"text size must be at least 4 pixels, got {size}")
     if not text.strip():
@@ -126,7 +150,7 @@ def text_mask(
         # Caught here, not in the image: the font would draw .notdef boxes, a silent label error.
         raise ValueError(f"font {font_path} has no glyph for {missing!r} (in {text!r})")
     render = _vertical_mask if vertical else _horizontal_mask
-    mask = render(text, font_path, size, font_index)
+    mask = render(text, font_path, size, font_index, tracking)
     reading_axis = 0 if vertical else 1
     inked = np.flatnonzero(mask.any(axis=1 - reading_axis))
     if inked.size == 0:

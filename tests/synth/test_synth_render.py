@@ -166,3 +166,15 @@ def test_impossible_layouts_are_clear_errors() -> None:
         render_page(overlapping, size=(300, 200))
     with pytest.raises(ValueError, match="leaves"):
         render_page([LineSpec("edge", font, 30, position=(280, 10))], size=(300, 200))
+
+
+def test_tracking_spaces_characters_out() -> None:
+    font = find_font("hangul")
+    plain = text_mask("국제 도서전", font, 40)
+    assert np.array_equal(text_mask("국제 도서전", font, 40, tracking=0.0), plain)
+    loose, tight = (text_mask("국제 도서전", font, 40, tracking=t) for t in (0.3, -0.05))
+    # Six gaps between seven characters, each 0.3 em wider; the em is about the line height here.
+    assert loose.shape[0] == plain.shape[0] and loose.shape[1] - plain.shape[1] > 6 * 0.3 * 40 * 0.7
+    assert tight.shape[1] < plain.shape[1]
+    column, loose_column = (text_mask("봄맞이", font, 40, vertical=True, tracking=t) for t in (0.0, 0.5))
+    assert loose_column.shape[1] == column.shape[1] and loose_column.shape[0] > column.shape[0] + 30

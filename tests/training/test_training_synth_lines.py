@@ -51,3 +51,15 @@ def test_colors_keep_contrast() -> None:
         fg, bg, bg_end = pick_colors(rng)
         assert abs(fg @ weights - bg @ weights) >= MIN_LUMA_CONTRAST
         assert abs(fg @ weights - bg_end @ weights) >= MIN_LUMA_CONTRAST
+
+
+def test_letter_spacing_widens_lines_without_changing_the_text() -> None:
+    # Same seed and the same draws; only the extra spacing the draws are mapped to differs.
+    fonts_own, spaced = (SyntheticLines(5, letter_spacing=(t, t), max_chars=8) for t in (0.0, 0.4))
+    widths = []
+    for index in range(16):
+        (own_image, own_text), (spaced_image, spaced_text) = fonts_own[index], spaced[index]
+        assert own_text == spaced_text
+        widths.append((own_image.shape[1], spaced_image.shape[1]))
+    assert all(wide >= own for own, wide in widths)
+    assert sum(wide > 1.2 * own for own, wide in widths) >= 4  # about half the samples are spaced
