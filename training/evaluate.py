@@ -21,6 +21,7 @@ The held-out figures of a trained model (or of a run still training, from its ``
 
 The fixed test set is :data:`TEST_COUNT` lines of 1 to :data:`TEST_MAX_CHARS` characters per orientation.
 Korean crops of the real benchmark set (``lang`` "ko" in its ``gt.json``) are read too, where there are any.
+Every line is read as the server reads it: padded to its own width bucket, batched with lines of that bucket.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from ocrstack.evaluation.dataset import by_kind, data_root, load_samples
 from ocrstack.models import build_model
 from ocrstack.pipeline.ctc import ctc_greedy_decode
 from ocrstack.pipeline.preprocess import choose_width_bucket, recognition_batch, resized_width
+from ocrstack.pipeline.stages import recognition_chunks
 from ocrstack.synth.fonts import PREFERRED_FAMILIES, FontFace, faces_for_script
 from ocrstack.weights.checkpoint import load_checkpoint
 from training.charset import load_charset
@@ -165,17 +167,24 @@ def read_lines(
     device: torch.device | str = "cpu",
     buckets: bool = True,
 ) -> list[str]:
-    """Texts read by ``model`` (put in eval mode, left as it was) from the crops, greedy CTC."""
+    """Texts read by ``model`` (put in eval mode, left as it was) from the crops, greedy CTC, in the
+    crops' order. Each crop is padded to its own width (its bucket, as the server pads it; or with
+    ``buckets=False`` its tight width) and batched with crops of that width: padded up to a wider
+    batchmate's width, a line reads differently (the lines model lost 0.02 to 0.05 of its line accuracy
+    that way), and a served crop never is."""
     charset = list(charset) if charset is not None else load_charset(cfg.charset_file or "korean")
     was_training = model.training
     model.eval()
-    texts: list[str] = []
+    texts = [""] * len(crops)
     try:
-        for start in range(0, len(crops), batch_size):
-            chunk = crops[start : start + batch_size]
-            batch = recognition_batch(chunk, cfg, batch_width(chunk, cfg, buckets))
+        chunks = recognition_chunks(
+            crops, cfg, batch_size, padded_width=lambda crop: batch_width([crop], cfg, buckets)
+        )
+        for width, indices in chunks:
+            batch = recognition_batch([crops[i] for i in indices], cfg, width)
             probs = model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
-            texts.extend(text for text, _ in ctc_greedy_decode(probs, charset))
+            for index, (text, _) in zip(indices, ctc_greedy_decode(probs, charset), strict=True):
+                texts[index] = text
     finally:
         model.train(was_training)
     return texts

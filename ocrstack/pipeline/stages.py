@@ -7,7 +7,7 @@ these, so the served pipeline and the reference cannot drift apart: only the way
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,15 +128,21 @@ def route(
 
 
 def recognition_chunks(
-    crops: Sequence[np.ndarray], cfg: RecognizerConfig, max_batch: int, max_total_width: int | None = None
+    crops: Sequence[np.ndarray],
+    cfg: RecognizerConfig,
+    max_batch: int,
+    max_total_width: int | None = None,
+    padded_width: Callable[[np.ndarray], int] | None = None,
 ) -> list[tuple[int, list[int]]]:
     """(width bucket, crop indices) chunks: crops of one bucket together, at most ``max_batch`` each,
     and with ``max_total_width`` at most that many padded pixels of width per chunk (so wide buckets
     go in smaller batches: on CPU a batch's cost per crop grows once its activations outgrow the cache).
+    ``padded_width`` replaces the bucket a crop is padded to (its width bucket by default).
     """
     by_bucket: dict[int, list[int]] = defaultdict(list)
     for index, crop in enumerate(crops):
-        by_bucket[choose_width_bucket(crop.shape[0], crop.shape[1], cfg)].append(index)
+        width = padded_width(crop) if padded_width else choose_width_bucket(crop.shape[0], crop.shape[1], cfg)
+        by_bucket[width].append(index)
     chunks: list[tuple[int, list[int]]] = []
     for width, indices in sorted(by_bucket.items()):
         size = max_batch if max_total_width is None else max(1, min(max_batch, max_total_width // width))

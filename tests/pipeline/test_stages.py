@@ -75,6 +75,13 @@ def test_recognition_chunks_group_by_bucket_and_cap_the_batch() -> None:
     assert chunks == [(320, [0, 2]), (320, [3]), (640, [1, 4])]
 
 
+def test_recognition_chunks_take_another_padded_width() -> None:
+    cfg = recognizer_config("text_recognition_ch")
+    crops = [np.zeros((48, w, 3), np.uint8) for w in (100, 104, 100)]
+    chunks = recognition_chunks(crops, cfg, max_batch=8, padded_width=lambda crop: crop.shape[1])
+    assert chunks == [(100, [0, 2]), (104, [1])]
+
+
 def test_width_budget_keeps_wide_chunks_small() -> None:
     cfg = recognizer_config("text_recognition_ch")
     narrow, wide = np.zeros((48, 100, 3), np.uint8), np.zeros((48, 900, 3), np.uint8)

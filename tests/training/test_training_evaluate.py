@@ -25,6 +25,7 @@ from training.evaluate import (
     heldout_set,
     line_accuracy,
     main,
+    read_lines,
     split_fonts,
 )
 
@@ -113,6 +114,34 @@ def test_evaluate_untrained_model() -> None:
     assert metrics["count"] == 3
     assert 0.0 <= metrics["line_accuracy"] <= 1.0 and metrics["cer"] >= 0.0
     assert model.training  # left as it was
+
+
+class _WidthReader(torch.nn.Module):
+    """Reads every crop as one character: the first of the charset for a light crop, else the
+    second; records the width of each batch it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.widths: list[int] = []
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self.widths.append(images.shape[3])
+        probs = torch.zeros(images.shape[0], 1, 3)
+        probs[:, 0, 1] = (images[:, 0, 0, 0] > 0).float()
+        probs[:, 0, 2] = (images[:, 0, 0, 0] <= 0).float()
+        return probs
+
+
+def test_read_lines_pads_each_crop_to_its_own_width_and_keeps_the_order() -> None:
+    cfg = KOREAN_RECOGNIZERS["horizontal"]
+    light, dark = np.full((48, 100, 3), 255, np.uint8), np.zeros((48, 600, 3), np.uint8)
+    reader = _WidthReader()
+    texts = read_lines(reader, [dark, light, dark, light], cfg, batch_size=64, charset=["가", "나"])
+    assert texts == ["나", "가", "나", "가"]
+    assert reader.widths == [320, 640]  # one batch per bucket, none padded to a wider batchmate
+    reader.widths.clear()
+    read_lines(reader, [dark, light], cfg, batch_size=64, charset=["가", "나"], buckets=False)
+    assert reader.widths == [104, 600]
 
 
 def test_command_reports_heldout_figures_of_a_checkpoint(tmp_path: Path, monkeypatch) -> None:
