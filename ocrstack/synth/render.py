@@ -97,10 +97,9 @@ def _horizontal_mask(text: str, path: str | Path, height: int, index: int, track
     font = _fit_font(path, index, height, lambda f: _line_height(f, text))
     top, bottom = _line_extent(font, text)
     pieces = [(x, piece) for x, piece in _placements(font, text, tracking) if piece.strip()]
-    spans = [
-        (math.floor(x) + box[0], math.ceil(x) + box[2]) for x, box in ((x, _bbox(font, p)) for x, p in pieces)
-    ]
-    left, right = min(start for start, _ in spans), max(end for _, end in spans)
+    boxes = [(x, _bbox(font, piece)) for x, piece in pieces]
+    left = min(math.floor(x) + box[0] for x, box in boxes)
+    right = max(math.ceil(x) + box[2] for x, box in boxes)
     slack = 2  # room for ink that overhangs the measured box by a pixel
     image = Image.new("L", (right - left + 2 * slack, height))
     baseline = (height - (bottom - top)) // 2 - top
