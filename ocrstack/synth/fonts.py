@@ -3,7 +3,8 @@
 Coverage is read from each font's character map (``cmap``) with fontTools: a character is covered when the
 font maps its code point to a glyph. This is exact and cheap (the table is read lazily, once per font),
 unlike comparing rendered glyphs against ``.notdef``, which misjudges fonts whose ``.notdef`` is blank or
-whose real glyphs happen to look like it.
+whose real glyphs happen to look like it. Two code points are also checked by the shape of their glyph
+(:data:`GLYPH_CHECKS`): fonts made for the Korean variant of ASCII map them but draw other characters.
 
 A collection file (``.ttc``) holds several faces; Pillow draws face 0 unless told otherwise, so the face
 of a wanted family is available from :func:`face_index` and :func:`find_face`.
@@ -13,13 +14,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from fontTools.ttLib import TTFont, TTLibError
+from PIL import Image, ImageDraw, ImageFont
 
 Script = Literal["latin", "hangul", "han"]
 
@@ -146,13 +149,65 @@ def _open_font(path: Path) -> TTFont:
 
 @lru_cache(maxsize=256)
 def font_codepoints(path: Path) -> frozenset[int]:
-    """Code points the font maps to a glyph; empty for a file fontTools cannot read."""
+    """Code points the font maps to a glyph that shows them (see :data:`GLYPH_CHECKS`); empty for a file
+    fontTools cannot read."""
     try:
         with _open_font(path) as font:
             cmap = font.getBestCmap()
     except (TTLibError, OSError, KeyError, AssertionError):
         return frozenset()
-    return frozenset(cmap or ())
+    mapped = frozenset(cmap or ())
+    return mapped - {ord(char) for char in misdrawn_chars(path, mapped)}
+
+
+def _falls_left_to_right(ink: np.ndarray) -> bool:
+    """A backslash: row by row, the ink's centre moves right as it goes down."""
+    centres = [(row, np.flatnonzero(line).mean()) for row, line in enumerate(ink) if line.any()]
+    if len(centres) < 3:
+        return False
+    rows, columns = np.array(centres).T
+    return bool(columns.std() > 0 and np.corrcoef(rows, columns)[0, 1] >= 0.9)
+
+
+def _rises_and_falls(ink: np.ndarray) -> bool:
+    """A tilde: column by column, the ink's centre moves up and down by a good part of its height."""
+    inked_rows = np.flatnonzero(ink.any(axis=1))
+    centres = [np.flatnonzero(column).mean() for column in ink.T if column.any()]
+    if not centres:
+        return False
+    height = inked_rows[-1] - inked_rows[0] + 1
+    return bool(max(centres) - min(centres) >= 0.15 * height)
+
+
+# Fonts made for KS X 1003, the Korean variant of ASCII, map U+005C and U+007E but draw a won sign and an
+# overline or a flat bar there: a line drawn with them would be labelled with characters its image does
+# not show. Over the installed Hangul fonts, the row-to-centre correlation of a real backslash is 1.00
+# and of a won sign at most 0.76; a real tilde's ink centre moves by 0.31 to 0.84 of its height, a flat
+# bar's by 0.00.
+GLYPH_CHECKS: dict[str, Callable[[np.ndarray], bool]] = {"\\": _falls_left_to_right, "~": _rises_and_falls}
+GLYPH_CHECK_SIZE = 96  # pixels per em: big enough that the shapes are not a few pixels of antialiasing
+
+
+def misdrawn_chars(path: Path, mapped: frozenset[int]) -> str:
+    """The characters of :data:`GLYPH_CHECKS` that the font maps (``mapped``) but draws as something else;
+    none when Pillow cannot open the font (then it cannot be drawn with either)."""
+    checked = [char for char in GLYPH_CHECKS if ord(char) in mapped]
+    if not checked:
+        return ""
+    try:
+        font = ImageFont.truetype(str(path), GLYPH_CHECK_SIZE)
+    except OSError:
+        return ""
+    return "".join(char for char in checked if not GLYPH_CHECKS[char](glyph_ink(font, char)))
+
+
+def glyph_ink(font: ImageFont.FreeTypeFont, char: str) -> np.ndarray:
+    """Where the glyph of ``char`` puts ink (boolean, cropped to its box with a margin)."""
+    left, top, right, bottom = font.getbbox(char)
+    margin = 4
+    image = Image.new("L", (max(right - left, 1) + 2 * margin, max(bottom - top, 1) + 2 * margin), 0)
+    ImageDraw.Draw(image).text((margin - left, margin - top), char, font=font, fill=255)
+    return np.asarray(image) > 127
 
 
 def missing_chars(path: Path, text: str) -> str:

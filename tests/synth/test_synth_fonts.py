@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from fontTools.ttLib import TTFont
+from PIL import ImageFont
 
 from ocrstack.synth import fonts
 from ocrstack.synth.fonts import (
@@ -17,7 +20,9 @@ from ocrstack.synth.fonts import (
     font_codepoints,
     font_families,
     fonts_covering,
+    glyph_ink,
     installed_fonts,
+    misdrawn_chars,
     missing_chars,
 )
 
@@ -106,3 +111,40 @@ def test_discovery_without_fontconfig(monkeypatch: pytest.MonkeyPatch, fresh_fon
     assert found and all(path.suffix.lower() in FONT_SUFFIXES for path in found)
     assert "DejaVu Sans" in font_families()  # read from the fonts' name tables
     assert covers(find_font("hangul"), HANGUL)
+
+
+def _family_font(family: str) -> Path:
+    paths = font_families().get(family)
+    if not paths:
+        pytest.fail(f"{family} is not installed; run `make setup`")
+    return paths[0]
+
+
+def _mapped(path: Path) -> frozenset[int]:
+    with TTFont(path, fontNumber=0, lazy=True) as font:
+        return frozenset(font.getBestCmap())
+
+
+def test_glyph_checks_tell_the_characters_from_what_legacy_fonts_draw_instead() -> None:
+    latin = ImageFont.truetype(str(_family_font("DejaVu Sans")), fonts.GLYPH_CHECK_SIZE)
+    backslash, tilde = fonts.GLYPH_CHECKS["\\"], fonts.GLYPH_CHECKS["~"]
+    assert backslash(glyph_ink(latin, "\\"))
+    assert not any(backslash(glyph_ink(latin, char)) for char in "/₩|-W")
+    assert tilde(glyph_ink(latin, "~"))
+    assert not any(tilde(glyph_ink(latin, char)) for char in "-_‾—")
+
+
+def test_a_backslash_drawn_as_a_won_sign_is_not_coverage() -> None:
+    korean_ascii = _family_font("NanumGothic")  # KS X 1003: its U+005C is a won sign
+    assert ord("\\") in _mapped(korean_ascii)
+    assert misdrawn_chars(korean_ascii, _mapped(korean_ascii)) == "\\"
+    assert not covers(korean_ascii, "C:\\dir") and covers(korean_ascii, "C:/dir ~")
+    assert covers(_family_font("DejaVu Sans"), "C:\\dir ~")
+    assert covers(_family_font("UnBatang"), "C:\\dir ~")
+
+
+def test_a_tilde_drawn_as_a_flat_bar_is_not_coverage() -> None:
+    dotum = _family_font("Baekmuk Dotum")
+    assert {ord("~"), ord("\\")} <= _mapped(dotum)
+    assert misdrawn_chars(dotum, _mapped(dotum)) == "\\~"
+    assert missing_chars(dotum, "a~b\\c-") == "~\\"
