@@ -211,7 +211,8 @@ def glyph_ink(font: ImageFont.FreeTypeFont, char: str) -> np.ndarray:
 
 
 def missing_chars(path: Path, text: str) -> str:
-    """The distinct characters of ``text`` the font has no glyph for, in order of appearance."""
+    """The distinct characters of ``text`` the font has no glyph for, or draws as another character (see
+    :func:`font_codepoints`), in order of appearance."""
     codepoints = font_codepoints(Path(path))
     return "".join(dict.fromkeys(char for char in text if ord(char) not in codepoints))
 

@@ -140,15 +140,17 @@ def text_mask(
     text's and "g"'s descender, keeping the baseline, so that punctuation keeps its place; a column is
     ``size`` wide with its widest or tallest glyph filling it. ``tracking`` is letter spacing: extra
     room between neighbouring characters in ems of the fitted font (negative tightens). Raises
-    ``ValueError`` for text that draws nothing or that the font has no glyph for."""
+    ``ValueError`` for text that draws nothing or that the font does not draw (it has no glyph, or the
+    glyph of another character)."""
     if size < 4:
         raise ValueError(f"text size must be at least 4 pixels, got {size}")
     if not text.strip():
         raise ValueError(f"text {text!r} draws no ink")
     missing = missing_chars(Path(font_path), text)
     if missing:
-        # Caught here, not in the image: the font would draw .notdef boxes, a silent label error.
-        raise ValueError(f"font {font_path} has no glyph for {missing!r} (in {text!r})")
+        # Caught here, not in the image: the font would draw .notdef boxes or other characters, a silent
+        # label error.
+        raise ValueError(f"font {font_path} does not draw {missing!r} (in {text!r})")
     render = _vertical_mask if vertical else _horizontal_mask
     mask = render(text, font_path, size, font_index, tracking)
     reading_axis = 0 if vertical else 1

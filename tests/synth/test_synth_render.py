@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocrstack.synth.fonts import find_face, find_font
+from ocrstack.synth.fonts import find_face, find_font, font_families
 from ocrstack.synth.render import LineSpec, render_page, render_text_line, text_mask
 
 FG, BG = (200, 30, 10), (240, 235, 220)  # RGB
@@ -73,8 +73,11 @@ def test_punctuation_keeps_its_place_on_the_line() -> None:
 
 
 def test_unrenderable_text_is_refused() -> None:
-    with pytest.raises(ValueError, match="no glyph"):
+    with pytest.raises(ValueError, match="does not draw '한국어'"):
         render_text_line("한국어", find_font("latin"))
+    korean_ascii = font_families()["NanumGothic"][0]  # maps a backslash but draws a won sign
+    with pytest.raises(ValueError, match=r"does not draw '\\\\'"):
+        render_text_line("C:\\dir", korean_ascii)
     with pytest.raises(ValueError, match="no ink"):
         render_text_line("   ", find_font("latin"))
     with pytest.raises(ValueError, match="at least"):
