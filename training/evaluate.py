@@ -170,8 +170,8 @@ def read_lines(
     """Texts read by ``model`` (put in eval mode, left as it was) from the crops, greedy CTC, in the
     crops' order. Each crop is padded to its own width (its bucket, as the server pads it; or with
     ``buckets=False`` its tight width) and batched with crops of that width: padded up to a wider
-    batchmate's width, a line reads differently (the shipped lines model lost 0.035 of its held-out line
-    accuracy that way), and a served crop never is."""
+    batchmate's width, a line reads differently (the fifth training cycle's lines model lost 0.035 of its
+    held-out line accuracy that way), and a served crop never is."""
     charset = list(charset) if charset is not None else load_charset(cfg.charset_file or "korean")
     was_training = model.training
     model.eval()
