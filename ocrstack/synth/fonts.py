@@ -12,6 +12,7 @@ of a wanted family is available from :func:`face_index` and :func:`find_face`.
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable
@@ -148,16 +149,22 @@ def _open_font(path: Path) -> TTFont:
 
 
 @lru_cache(maxsize=256)
-def font_codepoints(path: Path) -> frozenset[int]:
-    """Code points the font maps to a glyph that shows them (see :data:`GLYPH_CHECKS`); empty for a file
+def mapped_codepoints(path: Path) -> frozenset[int]:
+    """Code points the font's character map maps to a glyph, whatever the glyph shows; empty for a file
     fontTools cannot read."""
     try:
         with _open_font(path) as font:
             cmap = font.getBestCmap()
     except (TTLibError, OSError, KeyError, AssertionError):
         return frozenset()
-    mapped = frozenset(cmap or ())
-    return mapped - {ord(char) for char in misdrawn_chars(path, mapped)}
+    return frozenset(cmap or ())
+
+
+@lru_cache(maxsize=256)
+def font_codepoints(path: Path) -> frozenset[int]:
+    """Code points the font maps to a glyph that shows them (see :data:`GLYPH_CHECKS`); empty for a file
+    fontTools cannot read."""
+    return mapped_codepoints(path) - {ord(char) for char in misdrawn_chars(path)}
 
 
 def _falls_left_to_right(ink: np.ndarray) -> bool:
@@ -188,10 +195,10 @@ GLYPH_CHECKS: dict[str, Callable[[np.ndarray], bool]] = {"\\": _falls_left_to_ri
 GLYPH_CHECK_SIZE = 96  # pixels per em: big enough that the shapes are not a few pixels of antialiasing
 
 
-def misdrawn_chars(path: Path, mapped: frozenset[int]) -> str:
-    """The characters of :data:`GLYPH_CHECKS` that the font maps (``mapped``) but draws as something else;
-    none when Pillow cannot open the font (then it cannot be drawn with either)."""
-    checked = [char for char in GLYPH_CHECKS if ord(char) in mapped]
+def misdrawn_chars(path: Path) -> str:
+    """The characters of :data:`GLYPH_CHECKS` that the font maps but draws as something else; none when
+    Pillow cannot open the font (then it cannot be drawn with either)."""
+    checked = [char for char in GLYPH_CHECKS if ord(char) in mapped_codepoints(path)]
     if not checked:
         return ""
     try:
@@ -203,7 +210,8 @@ def misdrawn_chars(path: Path, mapped: frozenset[int]) -> str:
 
 def glyph_ink(font: ImageFont.FreeTypeFont, char: str) -> np.ndarray:
     """Where the glyph of ``char`` puts ink (boolean, cropped to its box with a margin)."""
-    left, top, right, bottom = font.getbbox(char)
+    box = font.getbbox(char)
+    left, top, right, bottom = math.floor(box[0]), math.floor(box[1]), math.ceil(box[2]), math.ceil(box[3])
     margin = 4
     image = Image.new("L", (max(right - left, 1) + 2 * margin, max(bottom - top, 1) + 2 * margin), 0)
     ImageDraw.Draw(image).text((margin - left, margin - top), char, font=font, fill=255)

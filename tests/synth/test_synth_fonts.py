@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fontTools.ttLib import TTFont
 from PIL import ImageFont
 
 from ocrstack.synth import fonts
@@ -22,6 +21,7 @@ from ocrstack.synth.fonts import (
     fonts_covering,
     glyph_ink,
     installed_fonts,
+    mapped_codepoints,
     misdrawn_chars,
     missing_chars,
 )
@@ -120,11 +120,6 @@ def _family_font(family: str) -> Path:
     return paths[0]
 
 
-def _mapped(path: Path) -> frozenset[int]:
-    with TTFont(path, fontNumber=0, lazy=True) as font:
-        return frozenset(font.getBestCmap())
-
-
 def test_glyph_checks_tell_the_characters_from_what_legacy_fonts_draw_instead() -> None:
     latin = ImageFont.truetype(str(_family_font("DejaVu Sans")), fonts.GLYPH_CHECK_SIZE)
     backslash, tilde = fonts.GLYPH_CHECKS["\\"], fonts.GLYPH_CHECKS["~"]
@@ -136,8 +131,8 @@ def test_glyph_checks_tell_the_characters_from_what_legacy_fonts_draw_instead() 
 
 def test_a_backslash_drawn_as_a_won_sign_is_not_coverage() -> None:
     korean_ascii = _family_font("NanumGothic")  # KS X 1003: its U+005C is a won sign
-    assert ord("\\") in _mapped(korean_ascii)
-    assert misdrawn_chars(korean_ascii, _mapped(korean_ascii)) == "\\"
+    assert ord("\\") in mapped_codepoints(korean_ascii)
+    assert misdrawn_chars(korean_ascii) == "\\"
     assert not covers(korean_ascii, "C:\\dir") and covers(korean_ascii, "C:/dir ~")
     assert covers(_family_font("DejaVu Sans"), "C:\\dir ~")
     assert covers(_family_font("UnBatang"), "C:\\dir ~")
@@ -145,6 +140,6 @@ def test_a_backslash_drawn_as_a_won_sign_is_not_coverage() -> None:
 
 def test_a_tilde_drawn_as_a_flat_bar_is_not_coverage() -> None:
     dotum = _family_font("Baekmuk Dotum")
-    assert {ord("~"), ord("\\")} <= _mapped(dotum)
-    assert misdrawn_chars(dotum, _mapped(dotum)) == "\\~"
+    assert {ord("~"), ord("\\")} <= mapped_codepoints(dotum)
+    assert misdrawn_chars(dotum) == "\\~"
     assert missing_chars(dotum, "a~b\\c-") == "~\\"
