@@ -1,6 +1,7 @@
-"""The real benchmark set: ``gt.json`` and its ICDAR 2015 ground-truth files as typed records.
+"""The real benchmark sets: ``gt.json`` and its ICDAR 2015 ground-truth files as typed records.
 
-The images live outside the repository (``<repo>/../shared/testdata/real``) and are read in place.
+The images live outside the repository (``<repo>/../shared/testdata/real``, and the Korean development
+set ``<repo>/../shared/testdata/real_ko``) and are read in place. Both sets share the ``gt.json`` format.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ DATA_ENV_VAR = "OCRSTACK_REAL_DATA"
 # ocrstack/evaluation/dataset.py -> repository root -> its sibling `shared/`.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_ROOT = _REPO_ROOT.parent / "shared" / "testdata" / "real"
+KOREAN_DATA_ENV_VAR = "OCRSTACK_REAL_KO_DATA"
+DEFAULT_KOREAN_DATA_ROOT = _REPO_ROOT.parent / "shared" / "testdata" / "real_ko"
 
 
 @dataclass(frozen=True)
@@ -51,12 +54,22 @@ class Sample:
         return self.path.name
 
 
-def data_root(override: str | os.PathLike[str] | None = None) -> Path:
-    """Where the real set lives: the argument, else ``$OCRSTACK_REAL_DATA``, else beside the repo."""
+def _root(override: str | os.PathLike[str] | None, env_var: str, default: Path) -> Path:
     if override is not None:
         return Path(override)
-    from_env = os.environ.get(DATA_ENV_VAR)
-    return Path(from_env) if from_env else DEFAULT_DATA_ROOT
+    from_env = os.environ.get(env_var)
+    return Path(from_env) if from_env else default
+
+
+def data_root(override: str | os.PathLike[str] | None = None) -> Path:
+    """Where the real set lives: the argument, else ``$OCRSTACK_REAL_DATA``, else beside the repo."""
+    return _root(override, DATA_ENV_VAR, DEFAULT_DATA_ROOT)
+
+
+def korean_data_root(override: str | os.PathLike[str] | None = None) -> Path:
+    """Where the real Korean set lives: the argument, else ``$OCRSTACK_REAL_KO_DATA``, else beside the
+    repo."""
+    return _root(override, KOREAN_DATA_ENV_VAR, DEFAULT_KOREAN_DATA_ROOT)
 
 
 def parse_icdar_line(line: str) -> TextBox:
@@ -100,3 +113,9 @@ def load_samples(root: Path | None = None) -> list[Sample]:
 
 def by_kind(samples: Sequence[Sample], kind: SampleKind) -> list[Sample]:
     return [s for s in samples if s.kind == kind]
+
+
+def source_of(sample: Sample, root: Path) -> str:
+    """The first folder of the sample's path under ``root`` (its source, e.g. ``egov``); "" at the top."""
+    parts = sample.path.relative_to(root).parts
+    return parts[0] if len(parts) > 1 else ""

@@ -242,3 +242,22 @@ def character_counts(prediction: str, reference: str) -> Counts:
 def token_counts(prediction: str, reference: str) -> Counts:
     """Whitespace tokens as multisets; a line read without its spaces counts as one (wrong) token."""
     return multiset_counts(tokenize(prediction), tokenize(reference))
+
+
+# Hangul syllables and jamo: conjoining (where NFKC maps half-width and compatibility jamo), compatibility,
+# extended A and B.
+_HANGUL_RANGES = ((0xAC00, 0xD7A3), (0x1100, 0x11FF), (0x3130, 0x318F), (0xA960, 0xA97F), (0xD7B0, 0xD7FF))
+
+
+def is_hangul(char: str) -> bool:
+    return any(low <= ord(char) <= high for low, high in _HANGUL_RANGES)
+
+
+def hangul_counts(prediction: str, reference: str) -> Counts:
+    """:func:`character_counts` restricted to Hangul: digits and Latin letters, which a reader without
+    Korean still gets right, do not count."""
+    return multiset_counts(_hangul_of(prediction), _hangul_of(reference))
+
+
+def _hangul_of(text: str) -> list[str]:
+    return [char for char in normalize_text(text) if is_hangul(char)]
