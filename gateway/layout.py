@@ -2,8 +2,9 @@
 
 Translating a paragraph rather than its lines one by one gives the translator whole sentences. Two
 consecutive lines join when they have the same orientation, similar text heights, and the second
-continues the first as the next line of a block: just below it (above or beside it for vertical
-columns, which run right to left) and overlapping it along the line direction.
+continues the first as the next line of a block: just below it (beside it, to the left, for vertical
+columns, which run right to left) and overlapping it along the line direction. A box about as wide as tall
+(a column of one character, which the pipeline reads as horizontal) may continue a vertical paragraph.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ocrstack.pipeline.geometry import is_vertical, quad_size
+from ocrstack.pipeline.reading_order import is_vertical_quad, may_be_column
 
 # Gap between two lines of one paragraph, in units of the text height: ordinary leading is 0.2-0.8.
 MAX_LINE_GAP = 1.0
@@ -23,8 +24,7 @@ MIN_OVERLAP = 0.3  # of the shorter line's extent along the line direction
 
 def orientation_of(quad: np.ndarray) -> str:
     """ "vertical" or "horizontal", decided by the box's shape exactly as the pipeline decides it."""
-    width, height = quad_size(quad)
-    return "vertical" if is_vertical(height, width) else "horizontal"
+    return "vertical" if is_vertical_quad(quad) else "horizontal"
 
 
 @dataclass(frozen=True)
@@ -56,20 +56,33 @@ def continues(previous: np.ndarray, current: np.ndarray, orientation: str) -> bo
     return overlap >= MIN_OVERLAP * min(a.along[1] - a.along[0], b.along[1] - b.along[0])
 
 
+def shared_orientation(
+    previous: np.ndarray, current: np.ndarray, orientations: tuple[str, str]
+) -> str | None:
+    """The direction two consecutive lines can continue each other in: their common orientation, or
+    "vertical" when one is a vertical column and the other may be a column of one character; None when
+    they cannot be one paragraph."""
+    if orientations[0] == orientations[1]:
+        return orientations[0]
+    other = current if orientations[0] == "vertical" else previous
+    return "vertical" if may_be_column(other) else None
+
+
 def paragraphs(quads: np.ndarray, orientations: Sequence[str]) -> list[list[int]]:
     """Line indices grouped into paragraphs; lines are taken in the given (reading) order."""
     groups: list[list[int]] = []
     for index in range(len(orientations)):
-        last = groups[-1][-1] if groups else None
-        if (
-            last is not None
-            and orientations[last] == orientations[index]
-            and continues(np.asarray(quads[last]), np.asarray(quads[index]), orientations[index])
-        ):
+        if groups and _joins(quads, orientations, groups[-1][-1], index):
             groups[-1].append(index)
         else:
             groups.append([index])
     return groups
+
+
+def _joins(quads: np.ndarray, orientations: Sequence[str], last: int, index: int) -> bool:
+    previous, current = np.asarray(quads[last]), np.asarray(quads[index])
+    direction = shared_orientation(previous, current, (orientations[last], orientations[index]))
+    return direction is not None and continues(previous, current, direction)
 
 
 def join_lines(texts: Sequence[str], language: str) -> str:
