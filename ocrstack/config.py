@@ -85,6 +85,8 @@ class RecognizerConfig:
     use_space_char: bool = True  # CTC classes are blank + charset (+ space)
     batch_size: int = 6  # crops per call when run in-process (the peer's); Triton batches on its own
     min_score: float = 0.5  # lines read with a lower mean confidence are dropped (the peer's)
+    # Insert the Latin word spaces the model leaves out, from its best path (ocrstack.pipeline.word_spaces)
+    word_spaces: bool = False
     input_name: str = "image"
     output_name: str = "probabilities"  # N x T x C softmax: what parity is checked on
     # The best path, computed in the graph: N x T class indices and their probabilities. Serving asks
@@ -134,6 +136,7 @@ RECOGNIZERS: dict[str, RecognizerConfig] = {
         architecture="ppocrv4_mobile_rec",
         normalization=PADDLE_NORMALIZATION,
         source_onnx="ch_PP-OCRv4_rec_infer.onnx",
+        word_spaces=True,
     ),
     **{record.name: record for record in KOREAN_RECOGNIZERS.values()},
 }

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ocrstack.pipeline.word_spaces import WordSpaceRule, gap_doubt, join_with_word_spaces
+
 BLANK = 0
 CHARSET_KEY = "charset"
 RAPIDOCR_CHARSET_KEY = "character"
@@ -27,36 +29,56 @@ def best_path(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return probs.argmax(axis=2), probs.max(axis=2)
 
 
-def ctc_greedy_decode(probs: np.ndarray, charset: Sequence[str]) -> list[tuple[str, float]]:
+def ctc_greedy_decode(
+    probs: np.ndarray, charset: Sequence[str], word_spaces: WordSpaceRule | None = None
+) -> list[tuple[str, float]]:
     """Best-path decoding of N x T x C class probabilities (class 0 blank, then ``charset``).
 
     Repeats are collapsed and blanks removed; a line's confidence is the mean of the winning
-    probabilities of the characters kept (0.0 for an empty line).
+    probabilities of the characters kept (0.0 for an empty line). With ``word_spaces``, Latin word gaps
+    the model left without a space get one (:mod:`ocrstack.pipeline.word_spaces`).
     """
     if np.asarray(probs).ndim == 3 and probs.shape[2] != len(charset) + 1:
         raise ValueError(f"model has {probs.shape[2]} classes, charset gives {len(charset) + 1} (with blank)")
-    return decode_best_path(*best_path(probs), charset)
+    return decode_best_path(*best_path(probs), charset, word_spaces)
 
 
 def decode_best_path(
-    classes: np.ndarray, class_probs: np.ndarray, charset: Sequence[str]
+    classes: np.ndarray,
+    class_probs: np.ndarray,
+    charset: Sequence[str],
+    word_spaces: WordSpaceRule | None = None,
 ) -> list[tuple[str, float]]:
-    """CTC decoding of a best path already taken (N x T classes and probabilities), e.g. by the model."""
+    """CTC decoding of a best path already taken (N x T classes and probabilities), e.g. by the model;
+    ``word_spaces`` as in :func:`ctc_greedy_decode`."""
     classes, class_probs = np.asarray(classes), np.asarray(class_probs)
     if classes.shape != class_probs.shape or classes.ndim != 2:
         raise ValueError(f"expected two N x T arrays, got {classes.shape} and {class_probs.shape}")
     if classes.size and int(classes.max()) > len(charset):
         raise ValueError(f"class {int(classes.max())} is beyond the charset ({len(charset)} + blank)")
-    return [_decode_one(classes[n], class_probs[n], charset) for n in range(classes.shape[0])]
+    return [_decode_one(classes[n], class_probs[n], charset, word_spaces) for n in range(classes.shape[0])]
 
 
-def _decode_one(classes: np.ndarray, class_probs: np.ndarray, charset: Sequence[str]) -> tuple[str, float]:
-    starts = np.ones(classes.shape, dtype=bool)
-    starts[1:] = classes[1:] != classes[:-1]  # a run of one class is one character
-    keep = starts & (classes != BLANK)
-    text = "".join(charset[c - 1] for c in classes[keep])
-    score = float(class_probs[keep].mean()) if keep.any() else 0.0
-    return text, score
+def character_runs(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last time step of each run of one non-blank class: the characters the path reads."""
+    if len(classes) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    changes = np.flatnonzero(classes[1:] != classes[:-1]) + 1
+    firsts = np.concatenate([[0], changes])
+    lasts = np.concatenate([changes - 1, [len(classes) - 1]])
+    read = classes[firsts] != BLANK
+    return firsts[read], lasts[read]
+
+
+def _decode_one(
+    classes: np.ndarray, class_probs: np.ndarray, charset: Sequence[str], word_spaces: WordSpaceRule | None
+) -> tuple[str, float]:
+    firsts, lasts = character_runs(classes)
+    chars = [charset[c - 1] for c in classes[firsts]]
+    score = float(class_probs[firsts].mean()) if firsts.size else 0.0
+    if word_spaces is None:
+        return "".join(chars), score
+    return join_with_word_spaces(chars, firsts, gap_doubt(class_probs, firsts, lasts), word_spaces), score
 
 
 def charset_to_metadata(chars: Sequence[str]) -> str:

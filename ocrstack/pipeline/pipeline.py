@@ -23,6 +23,7 @@ from ocrstack.pipeline.stages import (
     recognition_chunks,
     route,
 )
+from ocrstack.pipeline.word_spaces import rule_for
 
 
 @dataclass
@@ -141,9 +142,8 @@ class OcrPipeline:
         for width, chunk in recognition_chunks(crops, cfg, self.rec_batch_size or cfg.batch_size):
             batch = recognition_batch([crops[i] for i in chunk], cfg, width)
             classes, scores = recognizer.best_path(batch)
-            for index, result in zip(
-                chunk, decode_best_path(classes, scores, recognizer.charset), strict=True
-            ):
+            read = decode_best_path(classes, scores, recognizer.charset, rule_for(cfg))
+            for index, result in zip(chunk, read, strict=True):
                 results[index] = result
         return results
 

@@ -24,6 +24,7 @@ import triton_python_backend_utils as pb_utils
 from ocrstack.config import RECOGNIZERS, Orientation, RecognizerConfig, recognizers_for
 from ocrstack.pipeline import charset_from_model_metadata, decode_best_path, recognition_batch
 from ocrstack.pipeline.stages import recognition_chunks, route
+from ocrstack.pipeline.word_spaces import rule_for
 from ocrstack.serving.repository import model_names, onnx_metadata, read_model_config
 
 MODES = ("batched", "sequential")
@@ -104,8 +105,10 @@ class BlsRecognition:
         else:
             outputs = list(await asyncio.gather(*(self._infer(served, batch) for batch in batches)))
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        word_spaces = rule_for(served.config)
         for (_, chunk), (classes, scores) in zip(chunks, outputs, strict=True):
-            for index, result in zip(chunk, decode_best_path(classes, scores, served.charset), strict=True):
+            read = decode_best_path(classes, scores, served.charset, word_spaces)
+            for index, result in zip(chunk, read, strict=True):
                 results[index] = result
         return results
 

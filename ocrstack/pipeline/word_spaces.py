@@ -1,0 +1,122 @@
+"""Word spaces for Latin text, read from the CTC best path.
+
+The PP-OCR Chinese/English recognizer has a space class but rarely emits it on small or blurred English
+text: "Keep this door closed" comes back as "Keepthisdoorclosed". Where the space class loses, the best
+path still shows the gap. Between two words the next character starts later than the line's character
+pitch predicts, and the blank steps in between are less sure of themselves: the probability they lose
+goes mostly to the space class. A space is inserted where both signs are there (or the doubt alone is
+large), only between two Latin characters (letters, digits, ASCII punctuation), never next to CJK or
+Hangul, never next to a space the model emitted itself.
+
+After sentence punctuation followed by a letter the pitch says little (a comma is narrow, so its
+neighbours start close together) and English puts a space there unless the punctuation is inside a token
+("e.g", "U.S"); there a trace of doubt in the blank steps decides. Closing punctuation never gets a space
+before it, nor an opening bracket after it.
+
+Thresholds were chosen on rendered, degraded English lines (``scripts/benchmark_english.py``, seeds 100
+and 200), never on the real benchmark images; that script reports the rule's effect on seed 0.
+"""
+
+from __future__ import annotations
+
+import itertools
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ocrstack.config import RecognizerConfig
+
+SPACE = " "
+# English follows these with a space when a word comes next, and never puts one before them.
+SENTENCE_PUNCTUATION = frozenset(",;:!?.)")
+OPENING = frozenset("([")
+
+
+@dataclass(frozen=True)
+class WordSpaceRule:
+    """When a gap between two Latin characters is a word gap.
+
+    Chosen on rendered English (seeds 100 and 200 of ``scripts/benchmark_english.py``: 1600 line crops
+    and 320 pages read through detection): a ratio of 1.1 to 1.2 and a doubt of 0.1 to 0.15 all score
+    within 0.01 token F1 of each other; lower doubts add spaces inside words, higher ones miss gaps.
+    """
+
+    # The next character starts at least this many line pitches (the median distance between
+    # neighbouring Latin characters' first steps) after the previous one ...
+    min_pitch_ratio: float = 1.2
+    # ... and the blank steps between them have lost at least this much probability in all
+    # (the sum of 1 - p(blank)); a gap without blank steps is never a word gap.
+    min_doubt: float = 0.12
+    # This much doubt is a word gap whatever the distance: between narrow letters ("all times") a word
+    # gap can be as short as the pitch.
+    min_doubt_alone: float = 0.5
+    # After sentence punctuation followed by a letter, a trace of doubt is enough.
+    min_doubt_after_punctuation: float = 0.01
+
+
+DEFAULT_RULE = WordSpaceRule()
+
+
+def rule_for(config: RecognizerConfig) -> WordSpaceRule | None:
+    """The rule a recognizer's text is decoded with: None where its record does not ask for one."""
+    return DEFAULT_RULE if config.word_spaces else None
+
+
+@lru_cache(maxsize=4096)
+def is_latin(char: str) -> bool:
+    """Letters, digits and punctuation of Latin text: printable ASCII, or a letter named LATIN (é, ß)."""
+    if char == SPACE or len(char) != 1:
+        return False
+    if char.isascii():
+        return char.isprintable()
+    return unicodedata.name(char, "").startswith("LATIN ")
+
+
+def gap_doubt(class_probs: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """For each gap between consecutive character runs (``first``/``last``: their first and last time
+    steps), the probability its blank steps lost in all, ``sum(1 - p)``; 0.0 where there are none."""
+    lost = np.concatenate([[0.0], np.cumsum(1.0 - np.asarray(class_probs, dtype=np.float64))])
+    return lost[first[1:]] - lost[last[:-1] + 1]
+
+
+def word_gaps(
+    chars: Sequence[str], starts: np.ndarray, doubt: np.ndarray, rule: WordSpaceRule = DEFAULT_RULE
+) -> np.ndarray:
+    """Which of the ``len(chars) - 1`` gaps between neighbouring characters hold a word space.
+
+    ``starts``: the first time step of each character; ``doubt``: :func:`gap_doubt` of each gap.
+    """
+    pairs = list(itertools.pairwise(chars))
+    latin = np.array([is_latin(a) and is_latin(b) for a, b in pairs], dtype=bool)
+    if not latin.any():
+        return latin
+    distance = np.diff(np.asarray(starts, dtype=np.float64))
+    pitch = float(np.median(distance[latin]))
+    allowed = np.array([b not in SENTENCE_PUNCTUATION and a not in OPENING for a, b in pairs], dtype=bool)
+    after_punctuation = np.array([a in SENTENCE_PUNCTUATION and b.isalpha() for a, b in pairs], dtype=bool)
+    doubt = np.asarray(doubt)
+    wide = distance >= rule.min_pitch_ratio * pitch
+    between_words = (wide & (doubt >= rule.min_doubt)) | (doubt >= rule.min_doubt_alone)
+    spaced = np.where(after_punctuation, doubt >= rule.min_doubt_after_punctuation, between_words)
+    eligible = latin & allowed
+    return eligible & spaced
+
+
+def join_with_word_spaces(
+    chars: Sequence[str], starts: np.ndarray, doubt: np.ndarray, rule: WordSpaceRule = DEFAULT_RULE
+) -> str:
+    """The characters joined, with a space in each gap :func:`word_gaps` finds; the model's own spaces
+    are kept, one per gap and none at the ends."""
+    spaced = word_gaps(chars, starts, doubt, rule)
+    out: list[str] = []
+    for index, char in enumerate(chars):
+        if char != SPACE:
+            out.append(char)
+        elif out and out[-1] != SPACE:
+            out.append(SPACE)
+        if index < len(spaced) and spaced[index] and out and out[-1] != SPACE:
+            out.append(SPACE)
+    return "".join(out).strip(SPACE)
