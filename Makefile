@@ -43,6 +43,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	# The peer (RapidOCR) asks for opencv-python; we keep the headless build as the only OpenCV.
 	$(BIN)/python -m pip install --quiet --no-deps rapidocr_onnxruntime==1.4.4
+	# Photographs for the training lines' backgrounds: only the wheel's CC0 and public-domain sample
+	# images are read (training/photo_effects.py), so none of its dependencies are needed.
+	$(BIN)/python -m pip install --quiet --no-deps scikit-image==0.26.0
 	touch $@
 
 # Fonts for rendered test images (Hangul, CJK, Latin) and the Korean word list.

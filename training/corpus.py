@@ -20,8 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from training.charset import ksx1001_hangul, load_charset
+from training.charset import ksx1001_hangul, load_charset, out_of_charset
 
+# The syllables Korean plates use (private, rental, commercial) and the regions older plates carry.
+PLATE_SYLLABLES = tuple("가나다라마거너더러머버서어저고노도로모보소오조구누두루무부수우주아바사자배하허호")
+PLATE_REGIONS = (
+    "서울", "부산", "대구", "인천", "광주", "대전", "울산", "세종", "경기",
+    "강원", "충북", "충남", "전북", "전남", "경북", "경남", "제주",
+)  # fmt: skip
 HUNSPELL_KO = Path("/usr/share/hunspell/ko_KR.dic")
 HUNSPELL_EN = Path("/usr/share/hunspell/en_US.dic")
 WORDFREQ_KO_WORDS = 30_000
@@ -201,6 +207,41 @@ class Corpus:
         while len(text) < min_chars:
             text += _pick(rng, self.syllables)
         return text
+
+    def sample_line(self, rng: np.random.Generator, min_chars: int = 1, max_chars: int = 25) -> str:
+        """A line as photographs show them: mostly :meth:`sample_text`, and, more often than running
+        text has them, licence plates, all-English lines and lines dense with digits and prices."""
+        roll = rng.random()
+        if roll < 0.10:
+            line = _plate(rng)
+        elif roll < 0.18:
+            line = " ".join(self._english_word(rng) for _ in range(int(rng.integers(1, 6))))
+        elif roll < 0.26:
+            makers = (_price, _number, _phone, _date, _time)
+            line = " ".join(
+                makers[int(rng.integers(len(makers)))](rng) for _ in range(int(rng.integers(1, 4)))
+            )
+        else:
+            return self.sample_text(rng, min_chars, max_chars)
+        if min_chars <= len(line) <= max_chars and not out_of_charset(line, self.charset):
+            return line
+        return self.sample_text(rng, min_chars, max_chars)
+
+
+def _plate(rng: np.random.Generator) -> str:
+    """A Korean licence plate as read row by row: "12가3456", "123가4567", "서울12가3456", or one row of
+    a two-row plate ("서울71", "바8669"); sometimes with the gap before the last four digits."""
+    number = f"{int(rng.integers(10, 1000)) if rng.random() < 0.5 else int(rng.integers(10, 100))}"
+    syllable = _pick(rng, PLATE_SYLLABLES)
+    serial = f"{int(rng.integers(0, 10000)):04d}"
+    region = _pick(rng, PLATE_REGIONS) if rng.random() < 0.35 else ""
+    roll = rng.random()
+    if roll < 0.15:
+        return f"{region}{number}"
+    if roll < 0.3:
+        return f"{syllable}{serial}"
+    gap = " " if rng.random() < 0.2 else ""
+    return f"{region}{number}{syllable}{gap}{serial}"
 
 
 def _pick(rng: np.random.Generator, pool: Sequence[str]) -> str:

@@ -26,6 +26,7 @@ import numpy as np
 from ocrstack.pipeline.geometry import rotate_to_horizontal
 from ocrstack.synth.fonts import FontFace, faces_for_script, font_codepoints
 from ocrstack.synth.render import text_mask
+from training import photo_effects
 from training.corpus import Corpus, default_corpus
 
 MIN_LUMA_CONTRAST = 90.0  # of 255, between text colour and every background colour
@@ -127,8 +128,11 @@ class SyntheticLines:
         max_chars: int | None = None,
         corpus: Corpus | None = None,
         letter_spacing: tuple[float, float] | None = LETTER_SPACING,
+        photo: float = 0.0,
     ) -> None:
-        self.seed, self.vertical, self.height = seed, vertical, height
+        if not 0.0 <= photo <= 1.0:
+            raise ValueError(f"photo is a share of the samples, 0 to 1: {photo}")
+        self.seed, self.vertical, self.height, self.photo = seed, vertical, height, photo
         self.letter_spacing = letter_spacing
         self.fonts = list(fonts) if fonts is not None else faces_for_script("hangul")
         if not self.fonts:
@@ -150,8 +154,14 @@ class SyntheticLines:
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, str]:
         rng = np.random.default_rng([self.seed, index])
+        # Drawn first and only when asked for, so that generators without photo-like samples (the
+        # held-out set) draw exactly what they drew before there were any.
+        photo_like = self.photo > 0 and rng.random() < self.photo
         for _ in range(MAX_TRIES):
-            text = self.corpus.sample_text(rng, self.min_chars, self.max_chars)
+            if photo_like:
+                text = self.corpus.sample_line(rng, self.min_chars, self.max_chars)
+            else:
+                text = self.corpus.sample_text(rng, self.min_chars, self.max_chars)
             faces = self.fonts_for(text)
             if not faces:
                 continue
@@ -163,11 +173,44 @@ class SyntheticLines:
                 mask = text_mask(text, face.path, self.height, self.vertical, face.index, tracking)
             except ValueError:  # draws no ink
                 continue
-            return self._compose(mask, rng), text
+            compose = self._compose_photo if photo_like else self._compose
+            return compose(mask, rng), text
         raise RuntimeError(f"no drawable text in {MAX_TRIES} tries (sample {index}, seed {self.seed})")
 
     def _compose(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Mask rendered at full size -> coloured, margined, warped and degraded row of ``height``."""
+        mask = self._place(mask, rng)
+        fg, bg, bg_end = pick_colors(rng)
+        canvas = gradient_background((mask.shape[0], mask.shape[1]), bg, bg_end, rng)
+        alpha = mask[..., None]
+        image = canvas * (1 - alpha) + fg[::-1].astype(np.float32) * alpha
+        return degrade(self._to_row(np.clip(np.rint(image), 0, 255).astype(np.uint8), rng), rng)
+
+    def _compose_photo(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Like :meth:`_compose`, as a photograph shows a line: a signage style on a photographic,
+        textured or plain panel background, uneven light, then the camera's blur, scale and JPEG."""
+        mask = self._place(mask, rng)
+        shape = (mask.shape[0], mask.shape[1])
+        if rng.random() < 0.35:  # a sign's or a plate's panel
+            _, bg, bg_end = pick_colors(rng)
+            canvas = gradient_background(shape, bg, bg_end, rng)
+        else:
+            canvas = photo_effects.background(rng, shape)
+        fill, second, offset = photo_effects.stylize(mask, rng)
+        fg = photo_effects.text_colour(rng, canvas, rng.uniform(80, 150))
+        image = canvas
+        if second is not None:
+            # An outline contrasts with the fill; a shadow is darker than what it falls on.
+            other = photo_effects.text_colour(rng, fg[None, None], 90) if offset == (0, 0) else canvas * 0.3
+            moved = photo_effects.shift(second, offset)[..., None]
+            image = image * (1 - moved) + other * moved
+        alpha = fill[..., None]
+        image = photo_effects.lighting(image * (1 - alpha) + fg * alpha, rng)
+        row = self._to_row(np.clip(np.rint(image), 0, 255).astype(np.uint8), rng)
+        return photo_effects.camera(row.astype(np.float32), rng, self.height)
+
+    def _place(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The mask scaled to a text size and stretch, with margins: float 0..1 across ``height``."""
         across_axis = 1 if self.vertical else 0
         along_axis = 1 - across_axis
         # Render once at full size and shrink: a handful of font sizes stay cached instead of dozens.
@@ -182,17 +225,15 @@ class SyntheticLines:
         pads = [(before, free - before), (lead, trail)]
         if self.vertical:
             pads.reverse()
-        mask = np.pad(mask, pads)
-        fg, bg, bg_end = pick_colors(rng)
-        canvas = gradient_background((mask.shape[0], mask.shape[1]), bg, bg_end, rng)
-        alpha = mask[..., None]
-        image = canvas * (1 - alpha) + fg[::-1].astype(np.float32) * alpha
-        image = _warp(np.clip(np.rint(image), 0, 255).astype(np.uint8), rng, self.height)
+        return np.pad(mask, pads)
+
+    def _to_row(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A composed uint8 image warped as a detector crop is, turned if vertical, ``height`` high."""
+        image = _warp(image, rng, self.height)
         if self.vertical:
             image = rotate_to_horizontal(image)
         width = max(1, round(image.shape[1] * self.height / image.shape[0]))
-        image = cv2.resize(image, (width, self.height), interpolation=cv2.INTER_AREA)
-        return degrade(image, rng)
+        return cv2.resize(image, (width, self.height), interpolation=cv2.INTER_AREA)
 
 
 def measure_lines_per_second(n: int = 300, vertical: bool = False, seed: int = 0) -> float:

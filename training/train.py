@@ -33,6 +33,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +45,13 @@ from tqdm import tqdm
 
 from ocrstack.config import KOREAN_RECOGNIZERS, RecognizerConfig
 from ocrstack.models import build_model
+from ocrstack.models.korean_ppocr_rec import HEAD_PREFIXES, KoreanPPOCRRecognizer, init_from_ppocr
 from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.pipeline.preprocess import recognition_batch
 from ocrstack.weights.checkpoint import Checkpoint, load_checkpoint, read_checksums, save_checkpoint
 from training.charset import load_charset, out_of_charset
 from training.evaluate import batch_width, evaluate, heldout_set, split_fonts
+from training.frozen_body import FrozenPrefix
 from training.synth_lines import SyntheticLines
 
 STATE_FILE = "train_state.pt"
@@ -191,6 +194,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--init", type=Path, default=None, help="export-ready checkpoint to start a new run from"
     )
+    parser.add_argument("--architecture", default=None, help="model to train (default: the config record's)")
+    parser.add_argument(
+        "--init-ppocr",
+        type=Path,
+        default=None,
+        help="PP-OCR recognizer checkpoint whose body (and shared characters) start a korean_ppocrv4_rec run",
+    )
+    parser.add_argument(
+        "--frozen-stages",
+        type=int,
+        default=0,
+        help="backbone stages of a korean_ppocrv4_rec kept frozen (run in ONNX Runtime on CPU)",
+    )
+    parser.add_argument(
+        "--body-lr-scale", type=float, default=1.0, help="learning-rate factor of the trainable body"
+    )
+    parser.add_argument(
+        "--photo", type=float, default=0.0, help="share of the lines composed as photographs show them"
+    )
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
 
@@ -199,6 +221,8 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     """Run (or continue) training as the arguments say; returns the curves."""
     vertical = args.orientation == "vertical"
     cfg = KOREAN_RECOGNIZERS[args.orientation]
+    if args.architecture is not None:
+        cfg = replace(cfg, architecture=args.architecture)
     charset = load_charset("korean")
     device = pick_device(args.device)
     out: Path = args.out
@@ -212,10 +236,17 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     # Channels-last: oneDNN's depthwise convolutions, most of this model, run its backward pass about
     # 1.3-1.5x faster in that layout on CPU. Set before the optimizer and the resumed state are loaded.
     model = build_model(cfg.architecture, len(charset) + 1)
-    assert isinstance(model, KoreanRecognizer), cfg.architecture
+    assert isinstance(model, KoreanRecognizer | KoreanPPOCRRecognizer), cfg.architecture
     model.set_charset(charset)
     model = model.to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    if args.frozen_stages:
+        if not isinstance(model, KoreanPPOCRRecognizer):
+            raise ValueError("--frozen-stages applies to korean_ppocrv4_rec only")
+        for parameter in model.frozen_prefix(args.frozen_stages).parameters():
+            parameter.requires_grad_(False)
+    optimizer = torch.optim.AdamW(
+        param_groups(model, args.lr, args.body_lr_scale), weight_decay=args.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, args.steps, warmup))
     history: dict[str, list[dict[str, float]]] = {"train": [], "val": []}
     step = 0
@@ -234,6 +265,17 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     elif args.init is not None:
         init_digest = load_initial_weights(model, args.init, cfg, charset)
         print(f"starting {out} from {args.init}")
+    elif args.init_ppocr is not None:
+        if not isinstance(model, KoreanPPOCRRecognizer):
+            raise ValueError("--init-ppocr starts a korean_ppocrv4_rec model")
+        source = load_checkpoint(args.init_ppocr)
+        shared = init_from_ppocr(model, source.state_dict, source.charset, charset)
+        init_digest = read_checksums(args.init_ppocr.parent)[args.init_ppocr.name]
+        print(f"starting {out} from the body of {args.init_ppocr} ({shared} characters carried over)")
+    frozen = None
+    if args.frozen_stages:
+        assert isinstance(model, KoreanPPOCRRecognizer)
+        frozen = FrozenPrefix(model, args.frozen_stages, out, device, threads=torch.get_num_threads())
 
     def save_state() -> None:
         atomic_save(
@@ -252,7 +294,9 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
         write_curves(history, out)
 
     train_faces, _ = split_fonts()
-    lines = SyntheticLines(args.seed, fonts=train_faces, vertical=vertical, max_chars=args.max_chars)
+    lines = SyntheticLines(
+        args.seed, fonts=train_faces, vertical=vertical, max_chars=args.max_chars, photo=args.photo
+    )
     # Batch s is batch s % G of group s // G (G = --width-group): a pure function of s, so a resumed
     # run sees what an uninterrupted one would have; resuming re-renders the group it stopped in.
     per_group, start = args.width_group, step
@@ -279,13 +323,17 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     bar = tqdm(total=stop, initial=step, disable=args.no_progress, desc=cfg.name, unit="step")
     last = time.perf_counter()
     for images, targets, lengths, _ in batches():
-        images = images.to(device, non_blocking=True, memory_format=torch.channels_last)
-        log_probs = model.log_probs(images).transpose(0, 1)  # [T, N, C] for CTCLoss
+        if frozen is not None:
+            features = frozen(images).to(device, non_blocking=True, memory_format=torch.channels_last)
+            log_probs = model.log_probs_from(features, args.frozen_stages).transpose(0, 1)
+        else:
+            images = images.to(device, non_blocking=True, memory_format=torch.channels_last)
+            log_probs = model.log_probs(images).transpose(0, 1)  # [T, N, C] for CTCLoss
         input_lengths = torch.full((images.shape[0],), log_probs.shape[0], dtype=torch.long)
         loss = ctc(log_probs, targets, input_lengths, lengths)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], args.clip)
         optimizer.step()
         scheduler.step()
         step += 1
@@ -320,6 +368,17 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
             source += f", from sha256:{init_digest}"
         export(model, cfg, charset, out / MODEL_FILE, source)
     return history
+
+
+def param_groups(model: nn.Module, lr: float, body_lr_scale: float) -> list[dict[str, Any]]:
+    """The trainable parameters, the imported body of a korean_ppocrv4_rec at ``lr * body_lr_scale``
+    (fine-tuning moves real-data features more slowly than the new head), the rest at ``lr``."""
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    if not isinstance(model, KoreanPPOCRRecognizer) or body_lr_scale == 1.0:
+        return [{"params": [p for _, p in trainable], "lr": lr}]
+    head = [p for name, p in trainable if name.startswith(HEAD_PREFIXES)]
+    body = [p for name, p in trainable if not name.startswith(HEAD_PREFIXES)]
+    return [{"params": head, "lr": lr}, {"params": body, "lr": lr * body_lr_scale}]
 
 
 def load_initial_weights(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import nn
 
 from ocrstack.models.dbnet import DBNet
+from ocrstack.models.korean_ppocr_rec import KoreanPPOCRRecognizer
 from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.models.ppocr_rec import PPOCRv4Recognizer
 
@@ -29,6 +30,10 @@ def _korean_recognizer(sequence_stride: int) -> Callable[[int | None], nn.Module
     return lambda num_classes: KoreanRecognizer(_recognizer_classes(num_classes), sequence_stride)
 
 
+def _korean_ppocr_recognizer(num_classes: int | None) -> nn.Module:
+    return KoreanPPOCRRecognizer(_recognizer_classes(num_classes))
+
+
 ARCHITECTURES: dict[str, Callable[[int | None], nn.Module]] = {
     "ppocrv4_mobile_det": _detector,
     "ppocrv4_mobile_rec": _ppocr_recognizer,
@@ -36,6 +41,8 @@ ARCHITECTURES: dict[str, Callable[[int | None], nn.Module]] = {
     # narrow Latin letters and punctuation, read at twice the sequence resolution (see korean_rec).
     "korean_mobilenetv3_bilstm": _korean_recognizer(8),
     "korean_mobilenetv3_bilstm_stride4": _korean_recognizer(4),
+    # The PP-OCRv4 mobile body with its real-data weights and a Korean head (korean_ppocr_rec).
+    "korean_ppocrv4_rec": _korean_ppocr_recognizer,
 }
 
 

@@ -146,11 +146,19 @@ class PPLCNetV3(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self.stages[0](self.stem(x))
+        return self.forward_from(self.stem(x), 0)
+
+    def forward_from(self, x: torch.Tensor, first_stage: int) -> list[torch.Tensor]:
+        """The stages from ``first_stage`` on, given what the stage before it (the stem, for 0) gave.
+        Recognition only past stage 1: detection needs every stage's map. Training runs the first
+        stages frozen elsewhere (``training.frozen_body``) and these in PyTorch."""
+        if self.mode == "det" and first_stage > 1:
+            raise ValueError("detection needs the maps of every stage from 1 on")
         features = []
-        for stage in self.stages[1:]:
-            x = stage(x)
-            features.append(x)
+        for index in range(first_stage, len(self.stages)):
+            x = self.stages[index](x)
+            if index > 0:
+                features.append(x)
         if self.mode == "det":
             return [conv(f) for conv, f in zip(self.out_convs, features, strict=True)]
         # The released recognizer pools the 3-row map to height 1 with a fixed (3, 2) window.

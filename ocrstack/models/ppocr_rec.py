@@ -76,10 +76,18 @@ class PPOCRv4Recognizer(nn.Module):
         self.encoder = SVTREncoder(self.backbone.out_channels[0])
         self.classifier = nn.Linear(self.encoder.out_channels, num_classes)
 
-    def logits(self, image: torch.Tensor) -> torch.Tensor:
+    def sequence(self, image: torch.Tensor) -> torch.Tensor:
+        """Per-column features ``[N, W / 8, encoder.out_channels]``: what the classifier reads."""
         (features,) = self.backbone(image)
-        sequence = self.encoder(features).squeeze(2).transpose(1, 2)
-        return self.classifier(sequence)
+        return self.encoder(features).squeeze(2).transpose(1, 2)
+
+    def sequence_from(self, features: torch.Tensor, first_stage: int) -> torch.Tensor:
+        """:meth:`sequence` from the output of the backbone's stage ``first_stage - 1`` (0: the stem)."""
+        (pooled,) = self.backbone.forward_from(features, first_stage)
+        return self.encoder(pooled).squeeze(2).transpose(1, 2)
+
+    def logits(self, image: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.sequence(image))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.logits(image).softmax(dim=-1)

@@ -39,3 +39,29 @@ def test_samples_are_deterministic_bounded_and_in_charset() -> None:
     joined = "".join(texts)
     assert any("\uac00" <= c <= "\ud7a3" for c in joined) and any(c.isascii() and c.isalpha() for c in joined)
     assert any(c.isdigit() for c in joined)
+
+
+def test_plates_look_like_korean_plates() -> None:
+    import re
+
+    from training.corpus import PLATE_REGIONS, PLATE_SYLLABLES, _plate
+
+    regions = "|".join(PLATE_REGIONS)
+    syllables = "".join(PLATE_SYLLABLES)
+    whole = re.compile(rf"^(?:{regions})?\d{{2,3}}[{syllables}] ?\d{{4}}$")
+    upper = re.compile(rf"^(?:{regions})?\d{{2,3}}$")
+    lower = re.compile(rf"^[{syllables}]\d{{4}}$")
+    rng = np.random.default_rng(0)
+    plates = [_plate(rng) for _ in range(300)]
+    assert all(whole.match(p) or upper.match(p) or lower.match(p) for p in plates), plates
+    assert sum(bool(whole.match(p)) for p in plates) > 150
+
+
+def test_photo_lines_are_bounded_in_charset_and_include_plates_and_english() -> None:
+    corpus = default_corpus()
+    rng = np.random.default_rng(1)
+    lines = [corpus.sample_line(rng, 1, 25) for _ in range(400)]
+    charset = set(corpus.charset)
+    assert all(1 <= len(line) <= 25 and set(line) <= charset for line in lines)
+    assert any(line.isascii() and line.replace(" ", "").isalpha() for line in lines)
+    assert any(any(c.isdigit() for c in line) and not line.isascii() for line in lines)

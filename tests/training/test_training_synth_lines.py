@@ -63,3 +63,23 @@ def test_letter_spacing_widens_lines_without_changing_the_text() -> None:
         widths.append((own_image.shape[1], spaced_image.shape[1]))
     assert all(wide >= own for own, wide in widths)
     assert sum(wide > 1.2 * own for own, wide in widths) >= 4  # about half the samples are spaced
+
+
+def test_photo_like_lines_are_deterministic_rows_of_the_line_height() -> None:
+    lines = SyntheticLines(5, photo=1.0)
+    again = SyntheticLines(5, photo=1.0)
+    charset = load_charset("korean")
+    for index in range(12):
+        image, text = lines[index]
+        assert image.dtype == np.uint8 and image.shape[0] == 48 and image.shape[2] == 3
+        assert text and not out_of_charset(text, charset)
+        repeat, same = again[index]
+        assert same == text and repeat.tobytes() == image.tobytes()
+
+
+def test_without_photo_lines_a_generator_draws_what_it_drew_before() -> None:
+    """The held-out set is drawn with photo=0: asking for photo-like lines elsewhere must not move it."""
+    plain, mixed = SyntheticLines(3), SyntheticLines(3, photo=0.0)
+    assert [plain[i][1] for i in range(6)] == [mixed[i][1] for i in range(6)]
+    with pytest.raises(ValueError, match="share"):
+        SyntheticLines(3, photo=1.5)

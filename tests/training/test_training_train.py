@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from ocrstack.config import KOREAN_RECOGNIZERS
+from ocrstack.models.korean_ppocr_rec import KoreanPPOCRRecognizer
 from ocrstack.models.korean_rec import KoreanRecognizer, jamo_table
-from ocrstack.weights.checkpoint import load_checkpoint, save_checkpoint
+from ocrstack.models.ppocr_rec import PPOCRv4Recognizer
+from ocrstack.weights.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from training.charset import load_charset
 from training.train import (
     MODEL_FILE,
@@ -167,3 +169,33 @@ def test_init_carries_weights_across_sequence_strides(tmp_path: Path) -> None:
     continued = load_checkpoint(tmp_path / "second" / MODEL_FILE)
     assert continued.architecture == fine.architecture
     assert continued.build().sequence_stride == 4
+
+
+def test_a_ppocr_body_fine_tunes_from_a_frozen_prefix(tmp_path: Path) -> None:
+    """--init-ppocr starts the Korean head on a PP-OCR recognizer's body; --frozen-stages keeps the
+    first stages as they were imported while the rest moves; the result exports as that model."""
+    source_charset = [*"abcABC123", " "]
+    torch.manual_seed(0)
+    source = PPOCRv4Recognizer(len(source_charset) + 1)
+    source_path = tmp_path / "source" / "text_recognition_ch.pt"
+    source_path.parent.mkdir()
+    save_checkpoint(
+        Checkpoint("text_recognition_ch", "ppocrv4_mobile_rec", source.state_dict(), source_charset, "test"),
+        source_path,
+    )
+    out = tmp_path / "run"
+    flags = ["--architecture", "korean_ppocrv4_rec", "--init-ppocr", str(source_path)]
+    flags += ["--frozen-stages", "4", "--body-lr-scale", "0.5", "--photo", "0.5", "--steps", "2"]
+    history = train(_args(out, *flags, "--val-every", "2"))
+    assert len(history["train"]) == 2
+    trained = load_checkpoint(out / MODEL_FILE)
+    assert trained.architecture == "korean_ppocrv4_rec" and "from sha256:" in trained.source
+    state = source.state_dict()
+    for name in ("backbone.stem.conv.weight", "backbone.stages.3.4.pointwise.conv.weight"):
+        torch.testing.assert_close(trained.state_dict[name], state[name], rtol=0, atol=0)
+    moved = (
+        trained.state_dict["backbone.stages.4.3.pointwise.conv.weight"]
+        - state["backbone.stages.4.3.pointwise.conv.weight"]
+    )
+    assert moved.abs().max() > 0
+    assert isinstance(trained.build(), KoreanPPOCRRecognizer)

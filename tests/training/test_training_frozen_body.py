@@ -1,0 +1,31 @@
+"""The frozen prefix that fine-tuning runs in ONNX Runtime reads what the PyTorch stages read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ocrstack.models import build_model
+from training.frozen_body import FrozenPrefix
+
+
+@pytest.mark.parametrize("stages", [4, 5])
+def test_onnxruntime_prefix_matches_pytorch_and_freezes_its_weights(tmp_path: Path, stages: int) -> None:
+    torch.manual_seed(0)
+    model = build_model("korean_ppocrv4_rec", 30).eval()
+    frozen = FrozenPrefix(model, stages, tmp_path, torch.device("cpu"))
+    assert frozen.session is not None and (tmp_path / f"frozen_prefix_{stages}.onnx").exists()
+    x = torch.rand(2, 3, 48, 136)
+    with torch.no_grad():
+        expected = model.frozen_prefix(stages)(x)
+    torch.testing.assert_close(frozen(x), expected, atol=1e-4, rtol=1e-4)
+    assert not any(p.requires_grad for p in model.frozen_prefix(stages).parameters())
+    assert all(p.requires_grad for p in model.encoder.parameters())
+
+
+def test_prefix_length_is_checked(tmp_path: Path) -> None:
+    model = build_model("korean_ppocrv4_rec", 30)
+    with pytest.raises(ValueError, match="stages"):
+        FrozenPrefix(model, 6, tmp_path, torch.device("cpu"))
