@@ -87,6 +87,10 @@ class RecognizerConfig:
     min_score: float = 0.5  # lines read with a lower mean confidence are dropped (the peer's)
     # Insert the Latin word spaces the model leaves out, from its best path (ocrstack.pipeline.word_spaces)
     word_spaces: bool = False
+    # A recognizer that reads this one's lines without Hangul (or read with a lower confidence than
+    # `second_reading_below`) again; the better reading is kept (ocrstack.pipeline.mixed_script).
+    second_reader: str | None = None
+    second_reading_below: float = 0.8
     input_name: str = "image"
     output_name: str = "probabilities"  # N x T x C softmax: what parity is checked on
     # The best path, computed in the graph: N x T class indices and their probabilities. Serving asks
@@ -126,6 +130,8 @@ KOREAN_RECOGNIZERS: dict[Orientation, RecognizerConfig] = {
         orientation=orientation,
         languages=("ko",),
         charset_file="korean",
+        # Lines of Latin letters and digits are checked by the Chinese/English model (mixed_script).
+        second_reader="text_recognition_ch" if orientation == "horizontal" else None,
     )
     for orientation, architecture in KOREAN_ARCHITECTURES.items()
 }

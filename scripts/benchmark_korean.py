@@ -47,6 +47,7 @@ from benchmark_pipeline import (
     System,
     build_peer,
     crop_figures,
+    measure_speed,
     page_figures,
     read_all,
     sample_texts,
@@ -82,19 +83,27 @@ def lay_out(crop: np.ndarray) -> tuple[np.ndarray, Orientation]:
     return crop, "horizontal"
 
 
-def build_ours(repository: Path, language: str, threads: int) -> tuple[System, dict[Orientation, str]]:
-    """The in-process pipeline with the recognizers the server would choose for ``language``."""
-    chosen = recognizers_for(language, model_names(repository))
+def build_ours(
+    repository: Path, language: str, threads: int, second_reading: bool = True
+) -> tuple[System, dict[Orientation, str]]:
+    """The in-process pipeline with the recognizers the server would choose for ``language``, and the
+    second reader of mixed-script lines where the repository has it (as the server does)."""
+    available = model_names(repository)
+    chosen = recognizers_for(language, available)
     paths = {orientation: onnx_file(repository, name) for orientation, name in chosen.items()}
     for path in (onnx_file(repository, DETECTOR), *paths.values()):
         if not path.is_file():
             raise SystemExit(f"{path} not found: run `make model-repository`")
+    second = recognizer_config(chosen["horizontal"]).second_reader
     pipeline = OcrPipeline.from_onnx(
         onnx_file(repository, DETECTOR),
         paths,
         detector_config(DETECTOR),
         {orientation: recognizer_config(name) for orientation, name in chosen.items()},
         threads=threads,
+        second_reader=(onnx_file(repository, second), recognizer_config(second))
+        if second_reading and second in available
+        else None,
     )
 
     def read_page(image: np.ndarray) -> Lines:
@@ -325,6 +334,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="threads for every system (intra-op, OMP)"
     )
+    parser.add_argument(
+        "--baseline-repository",
+        type=Path,
+        default=None,
+        help="also read with the models of this repository (e.g. the previous release) as 'baseline'",
+    )
+    parser.add_argument(
+        "--no-second-reading",
+        action="store_true",
+        help="read mixed-script lines with the Korean model alone (no second reader)",
+    )
+    parser.add_argument(
+        "--baseline-second-reading",
+        action="store_true",
+        help="give the baseline the second reader too (default: the baseline reads without it)",
+    )
+    parser.add_argument(
+        "--speed-repeats",
+        type=int,
+        default=0,
+        help="with --baseline-repository: time both on the pages, alternating, this many passes",
+    )
     parser.add_argument("--served", metavar="URL", default=None, help="also read through this gateway")
     parser.add_argument(
         "--api-key", default=os.environ.get("OCRSTACK_API_KEY"), help="X-API-Key for --served"
@@ -344,8 +375,12 @@ def load_images(samples: Sequence[Sample]) -> dict[Path, np.ndarray]:
 
 
 def build_systems(args: argparse.Namespace) -> tuple[list[System], list[str], dict[str, str]]:
-    ours, chosen = build_ours(args.repository, LANGUAGE, args.threads)
+    ours, chosen = build_ours(args.repository, LANGUAGE, args.threads, not args.no_second_reading)
     systems = [ours]
+    if args.baseline_repository is not None:
+        second = args.baseline_second_reading
+        baseline, _ = build_ours(args.baseline_repository, LANGUAGE, args.threads, second)
+        systems.append(replace(baseline, name="baseline"))
     notes: list[str] = []
     if args.served:
         systems.append(build_served(args.served, LANGUAGE, args.api_key))
@@ -387,6 +422,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, out in outputs.items()
     }
     texts = per_image(samples, outputs, root)
+    speed = None
+    if args.speed_repeats > 0 and "baseline" in outputs:
+        by_name = {system.name: system for system in systems}
+        pages = [images[sample.path] for sample in samples if sample.kind == "page"]
+        with tqdm(total=args.speed_repeats * len(pages), desc="timing", unit="image") as bar:
+            medians = measure_speed((by_name["ours"], by_name["baseline"]), pages, args.speed_repeats, bar)
+        speed = {name: len(times) / sum(times) for name, times in medians.items()}
+        speed["ours_over_baseline"] = speed["ours"] / speed["baseline"]
+        passes = f"{args.threads} threads, medians of {args.speed_repeats} alternating passes"
+        print(
+            f"\npages, images/s ({passes}): ours {speed['ours']:.2f}, "
+            f"baseline {speed['baseline']:.2f}, ratio {speed['ours_over_baseline']:.3f}"
+        )
 
     names = list(outputs)
     print()
@@ -404,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "notes": notes,
         "accuracy": figures,
+        "speed_pages_images_per_s": speed,
         "texts": texts,
     }
     if "served" in outputs:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 import torch
+from torch import nn
 
 from ocrstack.models.korean_ppocr_rec import KoreanPPOCRRecognizer
 from ocrstack.models.pplcnetv3 import fold_learnable_affines
@@ -60,3 +61,15 @@ class FrozenPrefix:
                 return self.module(images.to(self.device))
         (features,) = self.session.run(None, {"image": images.contiguous().numpy()})
         return torch.from_numpy(features)
+
+
+class PrefixedRecognizer(nn.Module):
+    """``model`` read through a :class:`FrozenPrefix`: the probabilities ``model(x)`` gives, at the
+    prefix's cost in ONNX Runtime; what validation during such a run reads with."""
+
+    def __init__(self, model: KoreanPPOCRRecognizer, frozen: FrozenPrefix) -> None:
+        super().__init__()
+        self.model, self.frozen = model, frozen
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.log_probs_from(self.frozen(images), self.frozen.stages).exp()

@@ -51,7 +51,7 @@ from ocrstack.pipeline.preprocess import recognition_batch
 from ocrstack.weights.checkpoint import Checkpoint, load_checkpoint, read_checksums, save_checkpoint
 from training.charset import load_charset, out_of_charset
 from training.evaluate import batch_width, evaluate, heldout_set, split_fonts
-from training.frozen_body import FrozenPrefix
+from training.frozen_body import FrozenPrefix, PrefixedRecognizer
 from training.synth_lines import SyntheticLines
 
 STATE_FILE = "train_state.pt"
@@ -350,7 +350,8 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
         bar.update(1)
         bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}", samples_s=f"{rate:.1f}")
         if step % args.val_every == 0 or step == stop:
-            metrics = evaluate(model, val_samples, cfg, args.batch, charset, device, buckets)
+            reader = model if frozen is None else PrefixedRecognizer(model, frozen)
+            metrics = evaluate(reader, val_samples, cfg, args.batch, charset, device, buckets)
             history["val"].append(
                 {"step": step, "line_accuracy": metrics["line_accuracy"], "cer": metrics["cer"]}
             )

@@ -17,6 +17,7 @@ import numpy as np
 from shapely.geometry import Polygon
 
 from ocrstack.evaluation.dataset import TextBox
+from ocrstack.pipeline.mixed_script import is_hangul
 
 IOU_THRESHOLD = 0.5
 # A detection with more than this share of its own area inside one don't-care region is ignored.
@@ -246,13 +247,6 @@ def token_counts(prediction: str, reference: str) -> Counts:
 
 # Hangul syllables and jamo: conjoining (where NFKC maps half-width and compatibility jamo), compatibility,
 # extended A and B.
-_HANGUL_RANGES = ((0xAC00, 0xD7A3), (0x1100, 0x11FF), (0x3130, 0x318F), (0xA960, 0xA97F), (0xD7B0, 0xD7FF))
-
-
-def is_hangul(char: str) -> bool:
-    return any(low <= ord(char) <= high for low, high in _HANGUL_RANGES)
-
-
 def hangul_counts(prediction: str, reference: str) -> Counts:
     """:func:`character_counts` restricted to Hangul: digits and Latin letters, which a reader without
     Korean still gets right, do not count."""

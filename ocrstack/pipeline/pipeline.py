@@ -15,6 +15,7 @@ import numpy as np
 from ocrstack.config import DetectorConfig, Orientation, RecognizerConfig
 from ocrstack.engine import InferenceEngine, OnnxRuntimeEngine
 from ocrstack.pipeline.ctc import best_path, charset_from_model_metadata, decode_best_path
+from ocrstack.pipeline.mixed_script import better_reading, lines_to_read_again
 from ocrstack.pipeline.preprocess import recognition_batch
 from ocrstack.pipeline.stages import (
     boxes_from_detection,
@@ -78,11 +79,13 @@ class OcrPipeline:
         recognizers: Mapping[Orientation, Recognizer],
         min_text_score: float | None = None,
         rec_batch_size: int | None = None,
+        second_reader: Recognizer | None = None,
     ) -> None:
         """``recognizers`` needs "horizontal"; vertical crops are turned 90 degrees counter-clockwise
         (top of the column to the left) and read by the "vertical" recognizer, or without one by the
         horizontal model, as the peer does. ``min_text_score`` and ``rec_batch_size`` default to each
-        recognizer's ``min_score`` and ``batch_size``."""
+        recognizer's ``min_score`` and ``batch_size``. ``second_reader`` checks the lines of the
+        recognizers whose record names it as their ``second_reader`` (:mod:`.mixed_script`)."""
         if "horizontal" not in recognizers:
             raise ValueError("a horizontal recognizer is required")
         self.detector = detector
@@ -90,6 +93,7 @@ class OcrPipeline:
         self.recognizers = dict(recognizers)
         self.min_text_score = min_text_score
         self.rec_batch_size = rec_batch_size
+        self.second_reader = second_reader
 
     @classmethod
     def from_onnx(
@@ -101,9 +105,10 @@ class OcrPipeline:
         threads: int = 0,
         min_text_score: float | None = None,
         rec_batch_size: int | None = None,
+        second_reader: tuple[str | Path, RecognizerConfig] | None = None,
     ) -> OcrPipeline:
         """Build on ONNX Runtime (``threads`` intra-op threads per session, 0: all cores); charsets
-        come from each recognition model's metadata."""
+        come from each recognition model's metadata. ``second_reader``: (ONNX file, record)."""
         detector = OnnxRuntimeEngine(detector_path, intra_op_threads=threads)
         recognizers = {
             orientation: Recognizer.from_engine(
@@ -111,7 +116,11 @@ class OcrPipeline:
             )
             for orientation, path in recognizer_paths.items()
         }
-        return cls(detector, det_cfg, recognizers, min_text_score, rec_batch_size)
+        second = None
+        if second_reader is not None:
+            path, config = second_reader
+            second = Recognizer.from_engine(OnnxRuntimeEngine(path, intra_op_threads=threads), config)
+        return cls(detector, det_cfg, recognizers, min_text_score, rec_batch_size, second)
 
     def __call__(self, image_bgr: np.ndarray) -> list[TextLine]:
         """Every line read with enough confidence, in reading order."""
@@ -137,6 +146,17 @@ class OcrPipeline:
         width bucket are batched together, at most ``rec_batch_size`` per call. Results come back in
         the crops' order."""
         recognizer = self.recognizers[orientation]
+        results = self._recognize_with(recognizer, crops)
+        second = self.second_reader
+        if second is None or second.config.name != recognizer.config.second_reader:
+            return results
+        again = lines_to_read_again(results, recognizer.config)
+        rereads = self._recognize_with(second, [crops[i] for i in again])
+        for index, reading in zip(again, rereads, strict=True):
+            results[index] = better_reading(results[index], reading)
+        return results
+
+    def _recognize_with(self, recognizer: Recognizer, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         cfg = recognizer.config
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for width, chunk in recognition_chunks(crops, cfg, self.rec_batch_size or cfg.batch_size):

@@ -23,6 +23,7 @@ import triton_python_backend_utils as pb_utils
 
 from ocrstack.config import RECOGNIZERS, Orientation, RecognizerConfig, recognizers_for
 from ocrstack.pipeline import charset_from_model_metadata, decode_best_path, recognition_batch
+from ocrstack.pipeline.mixed_script import better_reading, lines_to_read_again
 from ocrstack.pipeline.stages import recognition_chunks, route
 from ocrstack.pipeline.word_spaces import rule_for
 from ocrstack.serving.repository import model_names, onnx_metadata, read_model_config
@@ -86,11 +87,26 @@ class BlsRecognition:
         confident = np.zeros(len(crops), bool)
         for orientation, indices in route(orientations, list(models)).items():
             served = self.recognizers[models[orientation]]
-            read = await self._recognize(served, [crops[i] for i in indices])
+            read = await self._read_with_second_reader(served, [crops[i] for i in indices])
             for index, (text, score) in zip(indices, read, strict=True):
                 texts[index], scores[index] = text, score
                 confident[index] = score >= served.config.min_score
         return ReadCrops(texts, scores, confident)
+
+    async def _read_with_second_reader(
+        self, served: ServedRecognizer, crops: list[np.ndarray]
+    ) -> list[tuple[str, float]]:
+        """``served``'s readings, the lines its record's ``second_reader`` should check read again
+        by it where the repository has it, and the better of each pair kept (:mod:`mixed_script`)."""
+        results = await self._recognize(served, crops)
+        second = self.recognizers.get(served.config.second_reader or "")
+        again = lines_to_read_again(results, served.config) if second is not None else []
+        if second is None or not again:
+            return results
+        rereads = await self._recognize(second, [crops[i] for i in again])
+        for index, reading in zip(again, rereads, strict=True):
+            results[index] = better_reading(results[index], reading)
+        return results
 
     async def _recognize(self, served: ServedRecognizer, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         sequential = self.mode == "sequential"

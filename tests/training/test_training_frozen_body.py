@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ocrstack.models import build_model
-from training.frozen_body import FrozenPrefix
+from training.frozen_body import FrozenPrefix, PrefixedRecognizer
 
 
 @pytest.mark.parametrize("stages", [4, 5])
@@ -29,3 +29,12 @@ def test_prefix_length_is_checked(tmp_path: Path) -> None:
     model = build_model("korean_ppocrv4_rec", 30)
     with pytest.raises(ValueError, match="stages"):
         FrozenPrefix(model, 6, tmp_path, torch.device("cpu"))
+
+
+def test_a_recognizer_read_through_its_prefix_gives_its_probabilities(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    model = build_model("korean_ppocrv4_rec", 30).eval()
+    reader = PrefixedRecognizer(model, FrozenPrefix(model, 5, tmp_path, torch.device("cpu")))
+    x = torch.rand(3, 3, 48, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(reader(x), model(x), atol=1e-4, rtol=1e-3)

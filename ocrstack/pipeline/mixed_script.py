@@ -1,0 +1,57 @@
+"""Lines of Latin letters and digits in a Korean request: read them twice, keep the better reading.
+
+Korean signs, menus and documents mix in English words, prices, codes and plates. The Korean recognizer
+reads Latin and digits too, but the Chinese/English recognizer has seen far more of them. A Korean
+model's reading of a line that holds no Hangul, or that it read with little confidence, is therefore
+checked against the second reader's (the model the config record's ``second_reader`` names): the second
+reading replaces the first when it holds no Hangul and no CJK ideograph (a line the second reader can
+only guess at) and scores higher. Lines of Hangul read with confidence are never read twice, so Korean
+pages pay for the second reading only on the lines that need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ocrstack.config import RecognizerConfig
+
+Reading = tuple[str, float]  # text and mean confidence
+
+
+# Syllables, jamo, compatibility jamo, extended jamo A and B.
+HANGUL_RANGES = ((0xAC00, 0xD7A3), (0x1100, 0x11FF), (0x3130, 0x318F), (0xA960, 0xA97F), (0xD7B0, 0xD7FF))
+IDEOGRAPH_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0xF900, 0xFAFF))
+
+
+def is_hangul(char: str) -> bool:
+    return any(low <= ord(char) <= high for low, high in HANGUL_RANGES)
+
+
+def has_hangul(text: str) -> bool:
+    return any(is_hangul(char) for char in text)
+
+
+def has_ideograph(text: str) -> bool:
+    """Any CJK ideograph (the Chinese/English recognizer's guess at a Hangul line)."""
+    return any(low <= ord(char) <= high for char in text for low, high in IDEOGRAPH_RANGES)
+
+
+def needs_second_reading(reading: Reading, config: RecognizerConfig) -> bool:
+    """A line whose first reading holds no Hangul, or scored below ``config.second_reading_below``."""
+    text, score = reading
+    return bool(text.strip()) and (not has_hangul(text) or score < config.second_reading_below)
+
+
+def lines_to_read_again(readings: Sequence[Reading], config: RecognizerConfig) -> list[int]:
+    """Indices of the readings the second reader should check (none without a second reader)."""
+    if config.second_reader is None:
+        return []
+    return [index for index, reading in enumerate(readings) if needs_second_reading(reading, config)]
+
+
+def better_reading(first: Reading, second: Reading) -> Reading:
+    """The second reading where it is a Latin/digit reading that scored higher, else the first."""
+    text, score = second
+    if text.strip() and not has_hangul(text) and not has_ideograph(text) and score > first[1]:
+        return second
+    return first
