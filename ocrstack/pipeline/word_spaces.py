@@ -11,7 +11,9 @@ Hangul, never next to a space the model emitted itself.
 After sentence punctuation followed by a letter the pitch says little (a comma is narrow, so its
 neighbours start close together) and English puts a space there unless the punctuation is inside a token
 ("e.g", "U.S"); there a trace of doubt in the blank steps decides. Closing punctuation never gets a space
-before it, nor an opening bracket after it.
+before it, nor an opening bracket after it, nor any of the characters that join the parts of a token
+("km/h", "well-known", "don't"). Lines set in capitals, as signs often are, leave less doubt in their
+word gaps and get a lower doubt threshold.
 
 Thresholds were chosen on rendered, degraded English lines (``scripts/benchmark_english.py``, seeds 100
 and 200), never on the real benchmark images; that script reports the rule's effect on seed 0.
@@ -33,6 +35,11 @@ SPACE = " "
 # English follows these with a space when a word comes next, and never puts one before them.
 SENTENCE_PUNCTUATION = frozenset(",;:!?.)")
 OPENING = frozenset("([")
+# A line is set in capitals when more than this share of its Latin letters are capitals.
+CAPITALS_SHARE = 0.6
+# Characters that join the parts of one token ("km/h", "well-known", "don't", "user_name", "a@b"): no space
+# is inserted next to them.
+JOINERS = frozenset("/-'_@\u2019")
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,10 @@ class WordSpaceRule:
     """When a gap between two Latin characters is a word gap.
 
     Chosen on rendered English (seeds 100 and 200 of ``scripts/benchmark_english.py``: 1600 line crops
-    and 320 pages read through detection): a ratio of 1.1 to 1.2 and a doubt of 0.1 to 0.15 all score
-    within 0.01 token F1 of each other; lower doubts add spaces inside words, higher ones miss gaps.
+    and as many lines on pages read through detection): a ratio of 1.1 to 1.2 and a doubt of 0.1 to
+    0.15 score within 0.01 token F1 of each other; lower doubts add spaces inside words, higher ones
+    miss gaps. The lower doubt for capitals gained 0.01 token F1 overall (0.04 to 0.08 on the lines in
+    capitals).
     """
 
     # The next character starts at least this many line pitches (the median distance between
@@ -50,6 +59,9 @@ class WordSpaceRule:
     # ... and the blank steps between them have lost at least this much probability in all
     # (the sum of 1 - p(blank)); a gap without blank steps is never a word gap.
     min_doubt: float = 0.12
+    # In a line set in capitals (most of its Latin letters), words are closer to each other relative to
+    # the wide, even letters and leave less doubt: this much is enough.
+    min_doubt_capitals: float = 0.03
     # This much doubt is a word gap whatever the distance: between narrow letters ("all times") a word
     # gap can be as short as the pitch.
     min_doubt_alone: float = 0.5
@@ -75,6 +87,12 @@ def is_latin(char: str) -> bool:
     return unicodedata.name(char, "").startswith("LATIN ")
 
 
+def in_capitals(chars: Sequence[str]) -> bool:
+    """Whether most of the Latin letters among ``chars`` are capitals (:data:`CAPITALS_SHARE`)."""
+    letters = [char for char in chars if char.isalpha() and is_latin(char)]
+    return bool(letters) and sum(char.isupper() for char in letters) > CAPITALS_SHARE * len(letters)
+
+
 def gap_doubt(class_probs: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
     """For each gap between consecutive character runs (``first``/``last``: their first and last time
     steps), the probability its blank steps lost in all, ``sum(1 - p)``; 0.0 where there are none."""
@@ -95,11 +113,15 @@ def word_gaps(
         return latin
     distance = np.diff(np.asarray(starts, dtype=np.float64))
     pitch = float(np.median(distance[latin]))
-    allowed = np.array([b not in SENTENCE_PUNCTUATION and a not in OPENING for a, b in pairs], dtype=bool)
+    allowed = np.array(
+        [b not in SENTENCE_PUNCTUATION and a not in OPENING and not {a, b} & JOINERS for a, b in pairs],
+        dtype=bool,
+    )
     after_punctuation = np.array([a in SENTENCE_PUNCTUATION and b.isalpha() for a, b in pairs], dtype=bool)
     doubt = np.asarray(doubt)
     wide = distance >= rule.min_pitch_ratio * pitch
-    between_words = (wide & (doubt >= rule.min_doubt)) | (doubt >= rule.min_doubt_alone)
+    min_doubt = rule.min_doubt_capitals if in_capitals(chars) else rule.min_doubt
+    between_words = (wide & (doubt >= min_doubt)) | (doubt >= rule.min_doubt_alone)
     spaced = np.where(after_punctuation, doubt >= rule.min_doubt_after_punctuation, between_words)
     eligible = latin & allowed
     return eligible & spaced

@@ -18,7 +18,7 @@ from ocrstack.pipeline.word_spaces import DEFAULT_RULE, gap_doubt, is_latin, rul
 from ocrstack.synth.fonts import find_face
 from ocrstack.synth.render import render_text_line
 
-CHARSET = [*"abcdefghijklmnopqrstuvwxyzKT.,3()", "中", "文", "한", "국", " "]
+CHARSET = [*"abcdefghijklmnopqrstuvwxyzEKNOPTUX.,3()/-'", "中", "文", "한", "국", " "]
 SPACE_CLASS = len(CHARSET)  # the space is the last class, as in PP-OCR charsets
 PITCH = 3  # time steps from one character's start to the next inside a word
 MODEL_ONNX = (
@@ -97,6 +97,19 @@ def test_after_sentence_punctuation_a_little_doubt_is_enough():
 def test_never_before_closing_or_after_opening_punctuation():
     assert read("end_,_next") == "end, next"
     assert read("(_keep_)") == "(keep)"
+
+
+def test_never_next_to_characters_that_join_a_token():
+    assert read("km_/_h") == "km/h"
+    assert read("well_-_known") == "well-known"
+    assert read("don_'_t") == "don't"
+
+
+def test_lines_in_capitals_need_less_doubt():
+    # a word gap whose blanks lost 4 x 0.02 = 0.08: too little in lower case, enough in capitals
+    assert read("keep_out", gap_blank=0.98) == "keepout"
+    assert read("KEEP_OUT", gap_blank=0.98) == "KEEP OUT"
+    assert read("Keep_Out_Next", gap_blank=0.98) == "KeepOutNext"  # mostly lower case
 
 
 def test_gap_doubt_sums_what_the_blank_steps_lost():
