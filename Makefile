@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BUILD := build
 CHECKPOINTS := $(BUILD)/checkpoints
+PROMTOOL := $(BUILD)/tools/promtool
 REPOSITORY := model_repository
 DEBIAN_PACKAGES := fonts-noto-cjk fonts-nanum fonts-unfonts-core fonts-baekmuk hunspell-ko fontconfig
 
@@ -30,7 +31,7 @@ serve: setup model-repository
 	$(BIN)/python -m ocrstack.serving serve --repository $(REPOSITORY) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
-test: setup weights
+test: setup weights $(PROMTOOL)
 	$(BIN)/python -m pytest
 
 setup: $(STAMP) system-packages
@@ -56,6 +57,16 @@ system-packages:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# promtool, which tests/deploy runs on the Prometheus config: taken out of Debian's prometheus package
+# without installing it, so that no Prometheus service is set up on the machine.
+$(PROMTOOL):
+	rm -rf $(BUILD)/tools/deb && mkdir -p $(BUILD)/tools/deb
+	cd $(BUILD)/tools/deb && { apt-get download prometheus 2>/dev/null || \
+		{ SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && apt-get download prometheus; }; }
+	dpkg-deb -x $(BUILD)/tools/deb/prometheus_*.deb $(BUILD)/tools/deb/root
+	cp $(BUILD)/tools/deb/root/usr/bin/promtool $@
+	rm -rf $(BUILD)/tools/deb
 
 # The imported PP-OCRv4 weights, and the project's own trained ones where they are committed.
 weights: $(STAMP)
