@@ -41,6 +41,8 @@ def source(tmp_path: Path) -> Path:
         REPO_ROOT / "model_repository", repository, ignore=shutil.ignore_patterns("*.onnx", "__pycache__")
     )
     for name in ONNX_MODELS:
+        # The version folder holds only the built file, so a fresh clone has no folder either.
+        (repository / name / "1").mkdir(parents=True, exist_ok=True)
         (repository / name / "1" / "model.onnx").write_bytes(b"onnx")
     return repository
 
