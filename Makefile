@@ -17,8 +17,14 @@ METRICS_PORT ?= 8002
 GATEWAY_PORT ?= 8080
 PAPAGO_PORT ?= 8090
 
-.PHONY: run serve test setup system-packages weights model-repository lint benchmark benchmark-triton \
-	benchmark-gateway benchmark-colors parity-report clean
+# The web page's end-to-end tests: Debian's Chromium, driven by Playwright for Python (the dev extra), and
+# axe-core from the npm registry, installed under build/ (nothing of it is committed).
+WEB_TOOLS := $(BUILD)/web-tools
+AXE := $(WEB_TOOLS)/node_modules/axe-core/axe.min.js
+AXE_VERSION := 4.14.1
+
+.PHONY: run serve test setup system-packages browser-tools weights model-repository lint benchmark \
+	benchmark-triton benchmark-gateway benchmark-colors parity-report clean
 
 # Triton, the gateway and (without Papago credentials in the environment) the Papago-compatible server;
 # Ctrl-C stops all of them.
@@ -31,7 +37,7 @@ serve: setup model-repository
 	$(BIN)/python -m ocrstack.serving serve --repository $(REPOSITORY) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
-test: setup weights $(PROMTOOL)
+test: setup weights browser-tools $(PROMTOOL)
 	$(BIN)/python -m pytest
 
 setup: $(STAMP) system-packages
@@ -57,6 +63,13 @@ system-packages:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+browser-tools: $(AXE)
+	@command -v chromium >/dev/null || $(MAKE) --no-print-directory system-packages DEBIAN_PACKAGES=chromium
+
+$(AXE):
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory system-packages DEBIAN_PACKAGES=npm
+	npm install --prefix $(WEB_TOOLS) --no-audit --no-fund --silent axe-core@$(AXE_VERSION)
 
 # promtool, which tests/deploy runs on the Prometheus config: taken out of Debian's prometheus package
 # without installing it, so that no Prometheus service is set up on the machine.

@@ -21,7 +21,7 @@ from gateway import render
 from gateway.bodies import describe
 from gateway.inputs import InputError
 from gateway.metrics import GatewayMetrics
-from gateway.routers import health, images, parts
+from gateway.routers import health, images, parts, web
 from gateway.service import Services
 from gateway.settings import Settings, get_settings
 from gateway.translation import make_translator
@@ -133,8 +133,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = metrics
-    for router in (images.router, parts.router, health.router):
+    for router in (images.router, parts.router, health.router, web.router):
         app.include_router(router)
+    app.mount("/web", web.static_files(), name="web")
     install_error_handlers(app)
     install_metrics(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
