@@ -9,12 +9,15 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import render
@@ -34,9 +37,19 @@ def error_body(kind: str, detail: str) -> dict[str, str]:
     return {"error": kind, "detail": detail}
 
 
+class BodyTooLarge(Exception):
+    """Raised from inside the app's ``receive`` once a streamed body passes the limit."""
+
+
 class BodyLimit:
     """Refuse bodies over ``max_bytes`` with 413 before the app reads them: by ``Content-Length`` when
-    sent, else while streaming (a chunked upload cannot slip past)."""
+    sent, else while streaming (a chunked upload cannot slip past).
+
+    A streamed body crosses the limit deep inside the app, where the exception may come back wrapped
+    (an exception group from a middleware's task group) or be turned into another answer (a body parser
+    that reports every failure as 400). So the answer does not depend on it: once the limit is passed,
+    whatever the app sends is dropped and the 413 is sent here.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -48,16 +61,31 @@ class BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return await self._refuse(send)
         seen = 0
+        exceeded = started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise InputError(413, "body_too_large", f"request body over {self.max_bytes} bytes")
+                exceeded = True
+                raise BodyTooLarge(f"request body over {self.max_bytes} bytes")
             return message
 
-        await self.app(scope, limited, send)
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if exceeded and not started:
+                return  # the app's answer to a body it could not read; the 413 goes instead
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         response = JSONResponse(
@@ -85,6 +113,26 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body("invalid_request", describe(error.errors())), status_code=422)
+
+
+def install_openapi(app: FastAPI, body_models: list[type[BaseModel]]) -> None:
+    """Add the JSON body schemas the routes refer to by name (they read their bodies themselves, so
+    FastAPI does not see them) to the document's components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        _, top = models_json_schema(
+            [(model, "validation") for model in body_models], ref_template="#/components/schemas/{model}"
+        )
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in top.get("$defs", {}).items():
+            components.setdefault(name, schema)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_metrics(app: FastAPI) -> None:
@@ -137,6 +185,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/web", web.static_files(), name="web")
     install_error_handlers(app)
-    install_metrics(app)
+    install_openapi(app, [*images.BODY_MODELS, *parts.BODY_MODELS])
+    # The body limit inside the metrics middleware, so that its 413s are counted like any answer.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    install_metrics(app)
     return app

@@ -43,13 +43,23 @@ class TranslateRequest(ImageSource, TranslateOptions):
     )
 
 
-class OcrRequest(TranslateOptions):
+class DetectionOptions(BaseModel):
+    """``/detection`` takes no options: the detector reads every script alike."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DetectionRequest(ImageSource):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"image": "iVBORw0KGgo..."}]})
+
+
+class OcrRequest(OcrOptions):
     """One image (``image`` or ``url``) or several (``images``: a list of sources)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"image": "iVBORw0KGgo..."}]})
     image: str | None = Field(None, max_length=40_000_000)
     url: str | None = Field(None, max_length=2048)
-    images: list[ImageSource] | None = None
+    images: list[ImageSource] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def sources(self) -> OcrRequest:
@@ -126,11 +136,15 @@ class DetectionResponse(BaseModel):
     timings_ms: dict[str, float]
 
 
-class RecognitionRequest(BaseModel):
+class RecognitionOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    crops: list[str] = Field(..., min_length=1, description="base64 images, one text line each")
     source_lang: Language | None = None
     orientation: Literal["auto", "horizontal", "vertical"] = "auto"
+
+
+class RecognitionRequest(RecognitionOptions):
+    model_config = ConfigDict(extra="forbid")
+    crops: list[str] = Field(..., min_length=1, description="base64 images, one text line each")
 
 
 class Reading(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
 
 from gateway.bodies import read_image_request
 from gateway.deps import ServicesDep, require_api_key
@@ -12,6 +13,7 @@ from gateway.inputs import InputError
 from gateway.schemas import (
     ErrorResponse,
     ImageResult,
+    OcrOptions,
     OcrRequest,
     OcrResponse,
     TranslateOptions,
@@ -23,20 +25,20 @@ from gateway.timing import Timings
 
 router = APIRouter(tags=["images"], dependencies=[Depends(require_api_key)])
 
+BODY_MODELS: list[type[BaseModel]] = [TranslateRequest, OcrRequest]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 413, 415, 422, 503, 504)
 }
 
 
-def image_body(schema: type) -> dict[str, Any]:
-    """OpenAPI for a body that is JSON, multipart (``file`` + options) or raw image bytes."""
+def image_body(schema: type[BaseModel], options: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a body that is JSON, multipart (``file`` + options) or raw image bytes. The JSON
+    schema is referenced by name: :func:`gateway.app.install_openapi` adds it to the components."""
     form = {
         "type": "object",
         "required": ["file"],
-        "properties": {
-            "file": {"type": "string", "format": "binary"},
-            **TranslateOptions.model_json_schema()["properties"],
-        },
+        "properties": {"file": {"type": "string", "format": "binary"}, **_properties(options)},
+        "additionalProperties": False,
     }
     return {
         "requestBody": {
@@ -51,16 +53,21 @@ def image_body(schema: type) -> dict[str, Any]:
     }
 
 
+def _properties(options: type[BaseModel]) -> dict[str, Any]:
+    """An options model's fields as form properties; they must not refer to other schemas."""
+    return options.model_json_schema().get("properties", {})
+
+
 @router.post(
     "/translate_image",
     response_model=TranslateResponse,
     responses=ERRORS,
-    openapi_extra=image_body(TranslateRequest),
+    openapi_extra=image_body(TranslateRequest, TranslateOptions),
     summary="Read, measure colours and translate every text line of an image",
 )
 async def translate_image(request: Request, services: ServicesDep) -> TranslateResponse:
     timings = Timings()
-    options, data = await read_image_request(request, services, TranslateRequest)
+    options, data = await read_image_request(request, services, TranslateOptions, TranslateRequest)
     assert data is not None  # only an /ocr list comes without bytes
     source = services.source_language(options.source_lang)
     target = options.target_lang or services.settings.default_target_lang
@@ -90,12 +97,12 @@ async def translate_image(request: Request, services: ServicesDep) -> TranslateR
     response_model=OcrResponse,
     response_model_exclude_none=True,
     responses=ERRORS,
-    openapi_extra=image_body(OcrRequest),
+    openapi_extra=image_body(OcrRequest, OcrOptions),
     summary="Read every text line of one image, or of a list of images",
 )
 async def ocr(request: Request, services: ServicesDep) -> OcrResponse:
     timings = Timings()
-    options, data = await read_image_request(request, services, OcrRequest)
+    options, data = await read_image_request(request, services, OcrOptions, OcrRequest)
     source = services.source_language(options.source_lang)
     mode, model = services.ocr_model(options.mode)
     if data is not None:
