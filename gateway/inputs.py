@@ -4,9 +4,11 @@ Status codes, all for inputs the client has to change:
 
 - 400 the bytes are not a usable image: empty, not PNG/JPEG/WebP/BMP/TIFF, a corrupt header or pixel
   data, an image smaller than ``min_side``, invalid base64.
-- 413 too big: more bytes than ``max_bytes``, or a header declaring more pixels or a longer side than
-  the limits. Dimensions are judged from the header alone, so a decompression bomb (~100 KB of
-  compressed zeros declaring 30000 x 30000, 2.7 GB as BGR) is refused before any pixels are decoded.
+- 413 too big: more bytes than ``max_bytes``, or a header declaring more pixels, a longer side or a
+  larger decoded size than the limits. Dimensions are judged from the header alone, so a decompression
+  bomb (~100 KB of compressed zeros declaring 30000 x 30000, 2.7 GB as BGR) is refused before any pixels
+  are decoded. The decoded size is pixels x channels x bytes per sample, as the decoder will hold them: a
+  16-bit RGBA PNG costs 8 bytes a pixel, not 3, and is refused at a fraction of the pixel limit.
 - 415 a media type we do not read: a Content-Type or data-URL type outside the allowed list, or a
   real image in a format OpenCV cannot decode here (GIF).
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import (
@@ -83,9 +85,12 @@ class ImageLimits:
     max_pixels: int = 40_000_000
     max_side: int = 12_000
     min_side: int = 8
+    # Pixels x channels x bytes per sample as decoded: an 8-bit RGBA image at the pixel limit passes,
+    # a 16-bit RGBA one only up to 20 megapixels.
+    max_decoded_bytes: int = 160_000_000
 
     def __post_init__(self) -> None:
-        if min(self.max_bytes, self.max_pixels, self.max_side, self.min_side) < 1:
+        if min(self.max_bytes, self.max_pixels, self.max_side, self.min_side, self.max_decoded_bytes) < 1:
             raise ValueError(f"image limits must be positive: {self}")
         if self.min_side > self.max_side:
             raise ValueError(f"min_side {self.min_side} exceeds max_side {self.max_side}")
@@ -96,6 +101,33 @@ class ImageInfo:
     width: int
     height: int
     format: str  # Pillow's name: PNG, JPEG, WEBP, BMP, TIFF, GIF
+    channels: int = field(default=3, compare=False)  # as decoded, before the conversion to BGR
+    sample_bytes: int = field(default=1, compare=False)
+
+    @property
+    def decoded_bytes(self) -> int:
+        """What the decoder allocates for the pixels; the conversion to BGR uint8 adds at most
+        ``width x height x (channels + 3)`` bytes (see ``ocrstack.pipeline.image_io``)."""
+        return self.width * self.height * self.channels * self.sample_bytes
+
+
+def _sample_layout(image: ImageFile.ImageFile) -> tuple[int, int]:
+    """(channels, bytes per sample) the decoder will produce, from the parsed header only. Pillow's
+    mode hides 16-bit RGB(A) PNGs (mode RGBA, raw mode RGBA;16B), so the raw mode and TIFF tags count."""
+    channels = len(image.mode) if image.mode in ("RGB", "RGBA", "LA", "CMYK") else 1
+    if image.mode in ("P", "PA"):
+        channels = 4  # a palette is expanded to colours, with alpha when it has transparency
+    rawmode = " ".join(str(tile[3]) for tile in image.tile)
+    sample = 2 if ";16" in rawmode or image.mode.startswith("I;16") else 1
+    if image.mode in ("I", "F") or ";32" in rawmode:
+        sample = 4
+    tags = getattr(image, "tag_v2", None)
+    if tags is not None:  # TIFF: the tags say it outright, extra samples included
+        bits = tags.get(258, (8,))
+        bits = max(bits) if isinstance(bits, tuple) else bits
+        sample = max(sample, -(-int(bits) // 8))
+        channels = max(channels, int(tags.get(277, channels)))
+    return channels, sample
 
 
 def probe_image(data: bytes) -> ImageInfo:
@@ -103,7 +135,8 @@ def probe_image(data: bytes) -> ImageInfo:
     for format_name, reader in _HEADER_READERS.items():
         try:
             with reader(io.BytesIO(data)) as image:
-                return ImageInfo(image.width, image.height, format_name)
+                channels, sample = _sample_layout(image)
+                return ImageInfo(image.width, image.height, format_name, channels, sample)
         except Image.DecompressionBombError as error:
             # Pillow's WebP and GIF readers still check their canvas before allocating it; anything
             # past that check is far beyond our own limits.
@@ -132,6 +165,14 @@ def check_image(data: bytes, limits: ImageLimits) -> ImageInfo:
             f"unsupported image format {info.format}: send PNG, JPEG, WebP, BMP or TIFF",
         )
     check_dimensions(info.width, info.height, limits)
+    if info.decoded_bytes > limits.max_decoded_bytes:
+        raise InputError(
+            413,
+            "image_too_large",
+            f"image too large: {info.width} x {info.height} with {info.channels} channels of "
+            f"{8 * info.sample_bytes} bits decodes to {info.decoded_bytes} bytes, over the limit of "
+            f"{limits.max_decoded_bytes}",
+        )
     return info
 
 

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(_LIMITS.max_bytes, gt=0)
     max_image_pixels: int = Field(_LIMITS.max_pixels, gt=0)
     max_image_side: int = Field(_LIMITS.max_side, gt=0)
+    max_image_decoded_bytes: int = Field(_LIMITS.max_decoded_bytes, gt=0)
     max_images_per_call: int = Field(8, ge=1)
     max_crops_per_call: int = Field(256, ge=1)
     url_fetch_timeout_s: float = Field(10.0, gt=0)
@@ -60,7 +61,10 @@ class Settings(BaseSettings):
 
     def image_limits(self) -> ImageLimits:
         return ImageLimits(
-            max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels, max_side=self.max_image_side
+            max_bytes=self.max_image_bytes,
+            max_pixels=self.max_image_pixels,
+            max_side=self.max_image_side,
+            max_decoded_bytes=self.max_image_decoded_bytes,
         )
 
     def url_fetch(self) -> UrlFetchSettings:

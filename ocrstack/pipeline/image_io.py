@@ -47,19 +47,38 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
     raise ImageDecodeError(f"unsupported image with {channels} channels")
 
 
+# Conversions run on strips of about this many pixels, so that their float temporaries stay a few MB
+# whatever the image's size: a full-size float32 copy of a 40-megapixel RGBA image alone is 640 MB.
+STRIP_PIXELS = 1 << 18
+
+
+def _strips(image: np.ndarray) -> list[slice]:
+    rows = max(1, STRIP_PIXELS // max(1, image.shape[1]))
+    return [slice(top, top + rows) for top in range(0, image.shape[0], rows)]
+
+
 def composite_on_white(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    weight = alpha.astype(np.float32)[..., None] / 255.0
-    blended = bgr.astype(np.float32) * weight + 255.0 * (1.0 - weight)
-    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    out = np.empty(bgr.shape, np.uint8)
+    for rows in _strips(bgr):
+        weight = alpha[rows].astype(np.float32)[..., None]
+        weight /= 255.0
+        blended = bgr[rows].astype(np.float32)
+        blended *= weight
+        blended += 255.0 * (1.0 - weight)
+        out[rows] = np.clip(np.rint(blended, out=blended), 0, 255, out=blended)
+    return out
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
-        # 65535 / 257 == 255 exactly, so white stays white.
-        return np.rint(image.astype(np.float32) / 257.0).astype(np.uint8)
+        # Rounded v / 257 in one pass with no float copy; 65535 / 257 == 255 exactly, so white stays white.
+        return cv2.convertScaleAbs(image, alpha=1.0 / 257.0)
     if np.issubdtype(image.dtype, np.floating):
         # Float images (TIFF, EXR) are conventionally scaled to 0..1.
-        return np.clip(np.rint(np.nan_to_num(image) * 255.0), 0, 255).astype(np.uint8)
+        out = np.empty(image.shape, np.uint8)
+        for rows in _strips(image):
+            out[rows] = np.clip(np.rint(np.nan_to_num(image[rows]) * 255.0), 0, 255)
+        return out
     raise ImageDecodeError(f"unsupported sample type {image.dtype}")
