@@ -108,7 +108,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {}
         if error.status == 503:
             headers["Retry-After"] = str(request.app.state.services.settings.triton_retry_after_s)
-        return JSONResponse(error_body("backend", error.message), status_code=error.status, headers=headers)
+        return JSONResponse(error_body(error.kind, error.message), status_code=error.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -22,7 +22,7 @@ from gateway.schemas import Colors, Line, Paragraph
 from gateway.settings import OCR_MODELS, Settings
 from gateway.timing import Timings
 from gateway.translation import Translation, Translator, UnsupportedLanguageError, resolve_pair
-from gateway.triton import TritonGateway
+from gateway.triton import BackendError, TritonGateway
 from gateway.url_fetch import fetch_image
 from ocrstack.config import recognizers_for
 
@@ -114,6 +114,14 @@ async def read_page(services: Services, data: bytes, language: str, model: str, 
     try:
         with timings.stage("ocr"):
             result = await services.triton.ocr(model, data, language)
+    except BackendError as error:
+        if error.status in (400, 502):
+            # Triton failed on the pixels (a truncated JPEG, say): our own decode names the fault the
+            # way every other image fault is named (``corrupt_image``) when it fails too.
+            await decoding
+        else:
+            decoding.cancel()
+        raise
     except BaseException:
         decoding.cancel()
         raise

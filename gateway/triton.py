@@ -1,13 +1,16 @@
 """The gateway's one Triton client: gRPC asyncio, created in the app's lifespan, a deadline on every call.
 
-Triton's failures become :class:`BackendError` with the HTTP status the gateway answers: a request Triton
-rejects as invalid (a corrupt image that slipped past the checks, an unknown language) is the client's
-400; an unreachable or not-ready server is 503 (with ``Retry-After``); a call past its deadline is 504; a
-failure inside the server (a recognizer that failed a batch) is 502.
+Triton's failures become :class:`BackendError` with the HTTP status the gateway answers, chosen by the
+gRPC status code alone: a request Triton rejects as invalid (``INVALID_ARGUMENT``: a corrupt image that
+slipped past the checks, an unknown language) is the client's 400; an unreachable or not-ready server is
+503 (with ``Retry-After``); a call past its deadline is 504; a failure inside the server (``INTERNAL``: a
+recognizer that failed a batch) is 502, its message logged and not sent.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,35 +20,49 @@ from tritonclient.utils import InferenceServerException
 
 from ocrstack.serving.client import OUTPUTS, OcrResult, result_from
 
+log = logging.getLogger("gateway.triton")
+
 
 class BackendError(Exception):
-    """Triton could not answer; ``status`` is the HTTP status to send, ``message`` is safe to show."""
+    """Triton could not answer; ``status`` is the HTTP status to send, ``message`` is safe to show,
+    ``kind`` the error code of the answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, kind: str = "backend") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.kind = kind
 
 
-# gRPC status codes that mean "the server is not there (yet)" rather than "your request is wrong".
-UNAVAILABLE_CODES = ("UNAVAILABLE", "UNKNOWN", "CANCELLED", "RESOURCE_EXHAUSTED", "UNIMPLEMENTED")
+# gRPC status codes -> the gateway's answer. Only the code decides, never the message: the python
+# models answer request errors as INVALID_ARG and their own failures as INTERNAL
+# (ocrstack.serving.python_model.error_response), and Triton keeps the code through the ensembles.
+UNAVAILABLE_CODES = frozenset({"UNAVAILABLE", "UNKNOWN", "CANCELLED", "RESOURCE_EXHAUSTED", "UNIMPLEMENTED"})
+NOT_LOADED_CODES = frozenset({"NOT_FOUND", "FAILED_PRECONDITION"})
+REQUEST_CODES = frozenset({"INVALID_ARGUMENT", "OUT_OF_RANGE"})
+# Where Triton names the ensemble step that failed; internal detail a client cannot act on.
+_ENSEMBLE_PREFIX = re.compile(r"^(in ensemble '[^']*', )+")
+
+
+def status_code(error: InferenceServerException) -> str:
+    """``'StatusCode.INVALID_ARGUMENT'`` (gRPC) -> ``'INVALID_ARGUMENT'``; ``''`` when there is none."""
+    return str(error.status() or "").rsplit(".", 1)[-1].strip().upper()
 
 
 def backend_error(error: InferenceServerException) -> BackendError:
-    """Map a tritonclient exception to the HTTP answer; see the module docstring."""
-    status = str(error.status() or "")
-    message = error.message() or str(error)
-    if "DEADLINE_EXCEEDED" in status or "Deadline Exceeded" in message:
+    """Map a tritonclient exception to the HTTP answer by its status code; see the module docstring."""
+    code = status_code(error)
+    if code == "DEADLINE_EXCEEDED":
         return BackendError(504, "the inference server did not answer in time")
-    if any(code in status for code in UNAVAILABLE_CODES) or "failed to connect" in message.lower():
+    if code in UNAVAILABLE_CODES or not code:
         return BackendError(503, "the inference server is unavailable")
-    if "INTERNAL" in status and "RecognitionError" not in message:
-        # The python models answer client mistakes (a corrupt image, a bad language) as their errors;
-        # Triton passes those on as INTERNAL too, so the message decides.
-        return BackendError(400, f"the image could not be processed: {message}")
-    if "NOT_FOUND" in status or "not found" in message.lower() or "unavailable model" in message.lower():
-        return BackendError(503, f"a model is not loaded: {message}")
-    return BackendError(400 if "INVALID_ARG" in status else 502, message)
+    if code in NOT_LOADED_CODES:
+        return BackendError(503, "a model is not loaded")
+    if code in REQUEST_CODES:
+        detail = _ENSEMBLE_PREFIX.sub("", error.message() or "")
+        return BackendError(400, f"the image could not be processed: {detail}", kind="invalid_input")
+    log.error("inference server error %s: %s", code, error.message() or error)
+    return BackendError(502, "the inference server failed on this request")
 
 
 # gRPC backs off between reconnects up to 2 minutes by default: a Triton restart would then go unseen

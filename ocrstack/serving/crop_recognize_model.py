@@ -33,7 +33,7 @@ class PageResult:
 def page_response(page: PageResult | BaseException) -> Any:
     """The ``boxes``/``texts``/``scores`` answer, or the request's own error."""
     if isinstance(page, BaseException):
-        return error_response(f"{type(page).__name__}: {page}")
+        return error_response(page)
     return pb_utils.InferenceResponse(
         output_tensors=[
             pb_utils.Tensor("boxes", page.boxes.astype(np.float32).reshape(-1, 4, 2)),

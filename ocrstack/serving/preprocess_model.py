@@ -32,8 +32,8 @@ class TritonPythonModel:
             data = input_array(request, "image")
             image = decode_image(data.tobytes())
             batch, plan = prepare_detection(image, self.detector)
-        except ValueError as error:  # undecodable, empty or too small: the client's to fix
-            return error_response(str(error))
+        except Exception as error:  # per request; a ValueError (undecodable, too small) is the client's
+            return error_response(error)
         return pb_utils.InferenceResponse(
             output_tensors=[
                 pb_utils.Tensor("detection_input", batch),

@@ -14,8 +14,27 @@ def string_parameter(config: dict[str, Any], key: str, default: str) -> str:
     return default if entry is None else str(entry["string_value"])
 
 
-def error_response(message: str) -> Any:
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message))
+def is_request_error(error: BaseException) -> bool:
+    """Whether the request itself is at fault. By this project's convention a model raises ValueError
+    (``ImageDecodeError``, an unknown language or orientation, a missing input) for what the client has
+    to change; any other exception is the server's."""
+    return isinstance(error, ValueError)
+
+
+def error_response(error: BaseException) -> Any:
+    """One request's error answer, with the status class the gateway maps to HTTP: ``INVALID_ARG``
+    (400) for a request error, ``INTERNAL`` (502) otherwise. The message of a request error is meant
+    for the client; an internal one names the exception class, for the server's log."""
+    if is_request_error(error):
+        return _error(str(error) or type(error).__name__, "INVALID_ARG")
+    return _error(f"{type(error).__name__}: {error}", "INTERNAL")
+
+
+def _error(message: str, code: str) -> Any:
+    # Codes came to TritonError in the 23.x python backends; an older stub gets the message alone.
+    value = getattr(pb_utils.TritonError, code, None)
+    error = pb_utils.TritonError(message) if value is None else pb_utils.TritonError(message, value)
+    return pb_utils.InferenceResponse(output_tensors=[], error=error)
 
 
 def input_array(request: Any, name: str) -> np.ndarray:

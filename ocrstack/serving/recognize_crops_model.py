@@ -51,7 +51,7 @@ def decode_crops(encoded: np.ndarray, orientation: str) -> tuple[list[np.ndarray
 
 def crops_response(result: tuple[ReadCrops, list[Orientation]] | BaseException) -> Any:
     if isinstance(result, BaseException):
-        return error_response(f"{type(result).__name__}: {result}")
+        return error_response(result)
     read, orientations = result
     return pb_utils.InferenceResponse(
         output_tensors=[

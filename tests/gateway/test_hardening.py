@@ -16,12 +16,13 @@ import httpx
 import numpy as np
 import pytest
 from fastapi import FastAPI
+from tritonclient.utils import InferenceServerException
 
 from gateway.app import create_app
 from gateway.service import Services
 from gateway.settings import Settings
 from gateway.translation import NoTranslator
-from gateway.triton import CropReading
+from gateway.triton import CropReading, backend_error
 from ocrstack.serving.client import OcrResult
 
 MAX_BODY = 200_000
@@ -30,9 +31,15 @@ ALL_ROUTES = (*IMAGE_ROUTES, "/recognition")
 
 
 class StandInTriton:
-    """Answers like the served models, with no line found and every crop read as ``x``."""
+    """Answers like the served models, with no line found and every crop read as ``x``; or fails each
+    page with ``error`` when one is set."""
+
+    def __init__(self) -> None:
+        self.error: InferenceServerException | None = None
 
     async def ocr(self, model: str, image: bytes, lang: str | None) -> OcrResult:
+        if self.error is not None:
+            raise backend_error(self.error)
         return OcrResult(np.zeros((0, 4, 2), np.float32), [], np.zeros(0, np.float32))
 
     async def recognize(
@@ -223,3 +230,36 @@ def test_8_openapi_references_resolve(app: FastAPI) -> None:
         assert body["application/json"]["schema"]["$ref"].endswith("/" + name)
         assert "multipart/form-data" in body
     assert "images" in schemas["OcrRequest"]["properties"] and "ImageSource" in schemas
+
+
+# Finding 5: statuses by class across the Triton boundary; a truncated JPEG is corrupt_image.
+@pytest.fixture
+def failing_app() -> FastAPI:
+    return make_app()
+
+
+def jpeg() -> bytes:
+    image = np.full((60, 200, 3), 230, np.uint8)
+    cv2.putText(image, "hello", (8, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+def test_5_truncated_jpeg_is_corrupt_image(failing_app: FastAPI) -> None:
+    failing_app.state.services.triton.error = InferenceServerException(
+        "in ensemble 'ocr', cannot decode image: 300 bytes", "StatusCode.INVALID_ARGUMENT"
+    )
+    whole = jpeg()
+    truncated = whole[: len(whole) * 2 // 3]  # a sound header, pixel data cut short
+    for route in ("/ocr", "/translate_image"):
+        response = call(failing_app, "POST", route, content=truncated, headers={"content-type": "image/jpeg"})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "corrupt_image" and "ensemble" not in response.text
+
+
+def test_5_server_failure_is_502_without_internal_detail(failing_app: FastAPI, png: bytes) -> None:
+    failing_app.state.services.triton.error = InferenceServerException(
+        "in ensemble 'ocr', RecognitionError: crop_recognize: shapes differ", "StatusCode.INTERNAL"
+    )
+    response = call(failing_app, "POST", "/ocr", content=png, headers={"content-type": "image/png"})
+    assert response.status_code == 502, response.text
+    assert response.json()["error"] == "backend" and "crop_recognize" not in response.text
