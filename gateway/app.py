@@ -21,6 +21,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import render
+from gateway.admission import AdmissionControl
 from gateway.bodies import describe
 from gateway.inputs import InputError
 from gateway.metrics import GatewayMetrics
@@ -186,7 +187,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/web", web.static_files(), name="web")
     install_error_handlers(app)
     install_openapi(app, [*images.BODY_MODELS, *parts.BODY_MODELS])
-    # The body limit inside the metrics middleware, so that its 413s are counted like any answer.
+    # Outermost first: metrics (every answer counted), admission (shed before the body is read), the
+    # body limit.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        AdmissionControl,
+        limits=settings.admission_limits(),
+        deadline_s=settings.request_deadline_s,
+        retry_after_s=settings.overload_retry_after_s,
+        metrics=metrics,
+    )
     install_metrics(app)
     return app

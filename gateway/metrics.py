@@ -47,6 +47,13 @@ class GatewayMetrics:
             registry=r,
         )
 
+        self.shed = Counter(
+            "ocrstack_gateway_shed_requests",
+            "Requests refused by admission control (full, queue_deadline: 503; deadline: 504)",
+            ["route", "reason"],
+            registry=r,
+        )
+
     def observe_stages(self, timings_ms: dict[str, float]) -> None:
         for stage, ms in timings_ms.items():
             if stage != "total":

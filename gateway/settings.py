@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.admission import RouteLimit
 from gateway.inputs import ImageLimits
 from gateway.translation import DEFAULT_ENDPOINT, PapagoSettings
 from gateway.url_fetch import UrlFetchSettings
@@ -23,6 +24,7 @@ _LIMITS = ImageLimits()  # the defaults are stated once, in ImageLimits
 OCR_MODELS: dict[str, str] = {"batched": "ocr", "sequential": "ocr_sequential"}
 DETECTION_MODEL = "detection"
 RECOGNITION_MODEL = "recognize_crops"
+ADMITTED_ROUTES = ("/translate_image", "/ocr", "/detection", "/recognition")
 
 
 class Settings(BaseSettings):
@@ -50,6 +52,18 @@ class Settings(BaseSettings):
     url_fetch_allow_private: bool = False
     api_keys: list[SecretStr] = Field(default_factory=list)  # X-API-Key values; empty: no key needed
 
+    # Admission control, per route (each of ADMITTED_ROUTES has its own): requests running and waiting;
+    # beyond both, 503 + Retry-After at once. The defaults let 16 clients on one route pass with no error.
+    # ``admission_routes`` overrides a route's pair (in flight, queued), e.g.
+    # OCRSTACK_ADMISSION_ROUTES='{"/translate_image": [2, 14]}'.
+    admission_in_flight: int = Field(4, ge=1)
+    admission_queued: int = Field(28, ge=0)
+    admission_routes: dict[str, tuple[int, int]] = Field(default_factory=dict)
+    # Covers the whole route, queueing included; above the Triton deadline so that one slow call is
+    # answered 504 by the Triton client first, with its own message.
+    request_deadline_s: float = Field(60.0, gt=0)
+    overload_retry_after_s: int = Field(2, ge=1)
+
     # Translation.
     translator: Literal["auto", "papago", "none"] = "auto"
     papago_key_id: SecretStr | None = None
@@ -66,6 +80,13 @@ class Settings(BaseSettings):
             max_side=self.max_image_side,
             max_decoded_bytes=self.max_image_decoded_bytes,
         )
+
+    def admission_limits(self) -> dict[str, RouteLimit]:
+        unknown = set(self.admission_routes) - set(ADMITTED_ROUTES)
+        if unknown:
+            raise ValueError(f"admission_routes names routes without admission control: {sorted(unknown)}")
+        default = (self.admission_in_flight, self.admission_queued)
+        return {path: RouteLimit(*self.admission_routes.get(path, default)) for path in ADMITTED_ROUTES}
 
     def url_fetch(self) -> UrlFetchSettings:
         return UrlFetchSettings(
