@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import render
@@ -99,6 +100,9 @@ async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
+HTTP_ERROR_KINDS = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def input_error(_: Request, error: InputError) -> JSONResponse:
@@ -110,6 +114,14 @@ def install_error_handlers(app: FastAPI) -> None:
         if error.status == 503:
             headers["Retry-After"] = str(request.app.state.services.settings.triton_retry_after_s)
         return JSONResponse(error_body(error.kind, error.message), status_code=error.status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own refusals (a malformed multipart body, an unknown path) in the same shape as ours.
+        kind = HTTP_ERROR_KINDS.get(error.status_code, "http_error")
+        return JSONResponse(
+            error_body(kind, str(error.detail)), status_code=error.status_code, headers=error.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -2,26 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 Point = tuple[float, float]
 Language = Literal["ko", "en", "zh"]
+# The constraints sit on the string itself: on a union with a hidden None they would be applied to None.
+ImageText = Annotated[str, StringConstraints(max_length=40_000_000)]
+UrlText = Annotated[str, StringConstraints(max_length=2048)]
 BOX_EXAMPLE = [[12.0, 20.0], [220.0, 20.0], [220.0, 52.0], [12.0, 52.0]]
+
+
+# "Exactly one of" in the JSON schema too, so that clients and fuzzers generated from the OpenAPI
+# document send what the validators accept.
+ONE_SOURCE = {"oneOf": [{"required": ["image"]}, {"required": ["url"]}]}
+ONE_OF_THREE = {"oneOf": [{"required": ["image"]}, {"required": ["url"]}, {"required": ["images"]}]}
+IMAGE_EXAMPLE = {"examples": [{"image": "iVBORw0KGgo..."}]}
+
+
+def exactly_one(model: BaseModel, names: tuple[str, ...]) -> None:
+    """Exactly one of ``names`` given, and not as null; what the schema's ``oneOf`` says."""
+    given = [name for name in names if name in model.model_fields_set]
+    if any(getattr(model, name) is None for name in given):
+        raise ValueError(f"{', '.join(repr(n) for n in given)}: give a value, not null")
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of {', '.join(repr(n) for n in names)}")
 
 
 class ImageSource(BaseModel):
     """One image: base64 bytes (a ``data:`` URL works too) or an http(s) URL, exactly one of them."""
 
-    model_config = ConfigDict(extra="forbid")
-    image: str | None = Field(None, description="base64 image bytes or a data: URL", max_length=40_000_000)
-    url: str | None = Field(None, description="http(s) URL of an image", max_length=2048)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_SOURCE)
+    # Absent, not null: the schema shows a string, and an explicit null is refused (exactly_one).
+    image: ImageText | SkipJsonSchema[None] = Field(None, description="base64 image bytes or a data: URL")
+    url: UrlText | SkipJsonSchema[None] = Field(None, description="http(s) URL of an image")
 
     @model_validator(mode="after")
     def one_source(self) -> ImageSource:
-        if (self.image is None) == (self.url is None):
-            raise ValueError("give exactly one of 'image' (base64) or 'url'")
+        exactly_one(self, ("image", "url"))
         return self
 
 
@@ -39,7 +59,10 @@ class TranslateOptions(OcrOptions):
 class TranslateRequest(ImageSource, TranslateOptions):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"url": "https://example.com/sign.png", "target_lang": "en"}]},
+        json_schema_extra={
+            "examples": [{"url": "https://example.com/sign.png", "target_lang": "en"}],
+            **ONE_SOURCE,
+        },
     )
 
 
@@ -50,22 +73,20 @@ class DetectionOptions(BaseModel):
 
 
 class DetectionRequest(ImageSource):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"image": "iVBORw0KGgo..."}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={**IMAGE_EXAMPLE, **ONE_SOURCE})
 
 
 class OcrRequest(OcrOptions):
     """One image (``image`` or ``url``) or several (``images``: a list of sources)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"image": "iVBORw0KGgo..."}]})
-    image: str | None = Field(None, max_length=40_000_000)
-    url: str | None = Field(None, max_length=2048)
-    images: list[ImageSource] | None = Field(None, min_length=1)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={**IMAGE_EXAMPLE, **ONE_OF_THREE})
+    image: ImageText | SkipJsonSchema[None] = None
+    url: UrlText | SkipJsonSchema[None] = None
+    images: Annotated[list[ImageSource], Field(min_length=1)] | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def sources(self) -> OcrRequest:
-        given = sum(x is not None for x in (self.image, self.url, self.images))
-        if given != 1:
-            raise ValueError("give exactly one of 'image', 'url' or 'images'")
+        exactly_one(self, ("image", "url", "images"))
         return self
 
 

@@ -19,7 +19,20 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Triton and every model the gateway calls are ready (else 503)")
+READINESS = {"type": "object", "properties": {"status": {"type": "string"}, "models": {"type": "object"}}}
+
+
+@router.get(
+    "/readyz",
+    summary="Triton and every model the gateway calls are ready (else 503)",
+    responses={
+        200: {"description": "ready", "content": {"application/json": {"schema": READINESS}}},
+        503: {
+            "description": "Triton or a model is not ready; Retry-After says when to ask again",
+            "content": {"application/json": {"schema": READINESS}},
+        },
+    },
+)
 async def readyz(services: ServicesDep) -> JSONResponse:
     models = await services.triton.ready_models(REQUIRED_MODELS)
     ready = all(models.values())

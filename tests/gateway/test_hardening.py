@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import cv2
@@ -50,11 +51,15 @@ class StandInTriton:
     async def served_models(self) -> set[str]:
         return set()
 
+    async def ready_models(self, models: Iterable[str]) -> dict[str, bool]:
+        return dict.fromkeys(models, True)
+
 
 def make_app(**overrides: Any) -> FastAPI:
     settings = Settings(max_body_bytes=MAX_BODY, translator="none", default_source_lang="en", **overrides)
     app = create_app(settings)
-    # No lifespan here: the services it would build are put in place directly.
+    # No lifespan (a test client may run it): the services it would build are put in place directly.
+    app.router.lifespan_context = _no_lifespan
     app.state.services = Services(
         settings,
         StandInTriton(),
@@ -63,6 +68,11 @@ def make_app(**overrides: Any) -> FastAPI:
         app.state.metrics,  # type: ignore[arg-type]
     )
     return app
+
+
+@asynccontextmanager
+async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
+    yield
 
 
 @pytest.fixture(scope="module")
