@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 Point = tuple[float, float]
@@ -17,9 +18,9 @@ BOX_EXAMPLE = [[12.0, 20.0], [220.0, 20.0], [220.0, 52.0], [12.0, 52.0]]
 
 # "Exactly one of" in the JSON schema too, so that clients and fuzzers generated from the OpenAPI
 # document send what the validators accept.
-ONE_SOURCE = {"oneOf": [{"required": ["image"]}, {"required": ["url"]}]}
-ONE_OF_THREE = {"oneOf": [{"required": ["image"]}, {"required": ["url"]}, {"required": ["images"]}]}
-IMAGE_EXAMPLE = {"examples": [{"image": "iVBORw0KGgo..."}]}
+ONE_SOURCE: JsonDict = {"oneOf": [{"required": ["image"]}, {"required": ["url"]}]}
+ONE_OF_THREE: JsonDict = {"oneOf": [{"required": ["image"]}, {"required": ["url"]}, {"required": ["images"]}]}
+IMAGE_EXAMPLE: JsonDict = {"examples": [{"image": "iVBORw0KGgo..."}]}
 
 
 def exactly_one(model: BaseModel, names: tuple[str, ...]) -> None:
