@@ -1,8 +1,8 @@
 """Lines of Latin letters and digits in a Korean request: read them twice, keep the better reading.
 
 Korean signs, menus and documents mix in English words, prices, codes and plates. The Korean recognizer
-reads Latin and digits too, but the Chinese/English recognizer has seen far more of them. A Korean
-model's reading of a line that holds no Hangul, or that it read with little confidence, is therefore
+reads Latin and digits too, but the Chinese/English recognizer has seen far more Latin text. A Korean
+model's reading of a line of Latin words without Hangul, or that it read with little confidence, is therefore
 checked against the second reader's (the model the config record's ``second_reader`` names): the second
 reading replaces the first when it holds no Hangul and no CJK ideograph (a line the second reader can
 only guess at) and scores higher. Lines of Hangul read with confidence are never read twice, so Korean
@@ -36,10 +36,18 @@ def has_ideograph(text: str) -> bool:
     return any(low <= ord(char) <= high for char in text for low, high in IDEOGRAPH_RANGES)
 
 
+def latin_letters(text: str) -> int:
+    return sum(char.isascii() and char.isalpha() for char in text)
+
+
 def needs_second_reading(reading: Reading, config: RecognizerConfig) -> bool:
-    """A line whose first reading holds no Hangul, or scored below ``config.second_reading_below``."""
+    """A line whose first reading holds Latin words and no Hangul, or that scored below
+    ``config.second_reading_below``. Digits, prices and stray marks without letters the Korean model
+    reads as well itself (it trains on lines dense with them), so they are not read twice."""
     text, score = reading
-    return bool(text.strip()) and (not has_hangul(text) or score < config.second_reading_below)
+    if not text.strip():
+        return False
+    return (not has_hangul(text) and latin_letters(text) >= 2) or score < config.second_reading_below
 
 
 def lines_to_read_again(readings: Sequence[Reading], config: RecognizerConfig) -> list[int]:

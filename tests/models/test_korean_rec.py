@@ -34,6 +34,11 @@ from ocrstack.models.korean_rec import (
 from ocrstack.weights.checkpoint import Checkpoint
 
 STRIDE_OF_ARCHITECTURE = {"korean_mobilenetv3_bilstm": 8, "korean_mobilenetv3_bilstm_stride4": 4}
+# The design at the stride each orientation would use (the served lines model is now korean_ppocrv4_rec).
+ARCHITECTURE_OF_ORIENTATION = {
+    "horizontal": "korean_mobilenetv3_bilstm_stride4",
+    "vertical": "korean_mobilenetv3_bilstm",
+}
 # About a Korean charset's size: KS X 1001's 2,350 Hangul syllables, ASCII, punctuation, space and blank.
 NUM_CLASSES = 2600
 # Hangul syllables from U+AC00 on, then a few other characters: classes with jamo and classes without.
@@ -97,10 +102,10 @@ def test_factory_builds_it(architecture: str, stride: int) -> None:
         build_model(architecture)
 
 
-def test_lines_read_at_the_finer_stride() -> None:
-    """Horizontal lines (narrow Latin letters among the syllables) at stride 4, columns at 8."""
-    strides = {o: STRIDE_OF_ARCHITECTURE[a] for o, a in KOREAN_ARCHITECTURES.items()}
-    assert strides == {"horizontal": 4, "vertical": 8}
+def test_columns_are_served_at_stride_8() -> None:
+    """Columns (stacked syllables) at stride 8; lines moved to the PP-OCR body (korean_ppocr_rec)."""
+    assert STRIDE_OF_ARCHITECTURE[KOREAN_ARCHITECTURES["vertical"]] == 8
+    assert KOREAN_ARCHITECTURES["horizontal"] == "korean_ppocrv4_rec"
 
 
 def test_stride_4_keeps_the_fourth_blocks_width_and_every_weight() -> None:
@@ -180,7 +185,7 @@ def _config(orientation: Orientation) -> RecognizerConfig:
     length differs by the architecture's sequence stride."""
     return RecognizerConfig(
         name=f"test_text_recognition_ko_{orientation}",
-        architecture=KOREAN_ARCHITECTURES[orientation],
+        architecture=ARCHITECTURE_OF_ORIENTATION[orientation],
         normalization=PADDLE_NORMALIZATION,
         orientation=orientation,
     )

@@ -31,8 +31,9 @@ def test_scripts_are_told_apart() -> None:
     [
         (("Menu 6,000", 0.99), True),  # no Hangul: the Chinese/English model knows these better
         (("서울 국제 도서전", 0.95), False),  # confident Hangul
-        (("서울 국제 도서전", 0.5), True),  # doubtful
+        (("서울 국제 도서전", 0.5), False),  # doubtful, but Hangul: read once by default
         (("", 0.0), False),  # nothing to check
+        (("6,000 02-123-4567", 0.6), False),  # digits: the Korean model reads these itself
     ],
 )
 def test_lines_without_hangul_or_confidence_are_read_again(reading: tuple[str, float], again: bool) -> None:
@@ -43,6 +44,8 @@ def test_a_recognizer_without_a_second_reader_reads_nothing_again() -> None:
     alone = replace(KO, second_reader=None)
     assert lines_to_read_again([("ABC", 0.4)], alone) == []
     assert lines_to_read_again([("ABC", 0.4), ("한글", 0.99)], KO) == [0]
+    doubtful = replace(KO, second_reading_below=0.8)
+    assert lines_to_read_again([("한글", 0.5), ("한글", 0.9)], doubtful) == [0]
 
 
 @pytest.mark.parametrize(
@@ -91,7 +94,7 @@ def _pipeline(first: TextEngine, second: TextEngine) -> OcrPipeline:
 
 
 def test_the_pipeline_reads_latin_lines_again_and_keeps_the_better_reading() -> None:
-    first, second = TextEngine("시AI", "시", 0.6), TextEngine("AI시", "AI", 0.9)
+    first, second = TextEngine("AlI", "Al", 0.6), TextEngine("AI시", "AI", 0.9)
     crops = [np.full((48, 96, 3), 128, np.uint8)] * 3
     assert [text for text, _ in _pipeline(first, second).recognize(crops)] == ["AI"] * 3
     assert (first.crops, second.crops) == (3, 3)
