@@ -37,7 +37,8 @@ serve: setup model-repository
 	$(BIN)/python -m ocrstack.serving serve --repository $(REPOSITORY) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
-test: setup weights browser-tools $(PROMTOOL)
+# The model repository is built first: the stack tests serve it as `make run` does.
+test: setup model-repository browser-tools $(PROMTOOL)
 	$(BIN)/python -m pytest
 
 setup: $(STAMP) system-packages
