@@ -70,6 +70,16 @@ def _skip_string(text: str, start: int) -> int:
     return i + 1
 
 
+def _past_literal(text: str, i: int) -> int | None:
+    """Index past the string literal or ``#`` comment starting at ``i``; None when none starts there."""
+    if text[i] in "\"'":
+        return _skip_string(text, i)
+    if text[i] == "#":
+        end = text.find("\n", i)
+        return len(text) if end < 0 else end
+    return None
+
+
 def _matching_close(text: str, open_at: int) -> int:
     """Index of the bracket closing the one at ``open_at`` (strings and ``#`` comments skipped)."""
     pairs = {"[": "]", "{": "}"}
@@ -77,12 +87,9 @@ def _matching_close(text: str, open_at: int) -> int:
     i = open_at + 1
     while i < len(text):
         c = text[i]
-        if c in "\"'":
-            i = _skip_string(text, i)
-            continue
-        if c == "#":
-            i = text.find("\n", i)
-            i = len(text) if i < 0 else i
+        skipped = _past_literal(text, i)
+        if skipped is not None:
+            i = skipped
             continue
         if c in pairs:
             stack.append(pairs[c])
@@ -104,12 +111,9 @@ def _top_level_fields(text: str, name: str) -> list[tuple[int, int]]:
     spans, depth, i = [], 0, 0
     while i < len(text):
         c = text[i]
-        if c in "\"'":
-            i = _skip_string(text, i)
-            continue
-        if c == "#":
-            i = text.find("\n", i)
-            i = len(text) if i < 0 else i
+        skipped = _past_literal(text, i)
+        if skipped is not None:
+            i = skipped
             continue
         if c in "[{":
             depth += 1

@@ -57,6 +57,13 @@ def lines_to_read_again(readings: Sequence[Reading], config: RecognizerConfig) -
     return [index for index, reading in enumerate(readings) if needs_second_reading(reading, config)]
 
 
+def keep_better(readings: list[Reading], again: Sequence[int], rereads: Sequence[Reading]) -> None:
+    """Put the better of each first reading and its second reading (``again[k]`` -> ``rereads[k]``)
+    in ``readings``, in place."""
+    for index, reading in zip(again, rereads, strict=True):
+        readings[index] = better_reading(readings[index], reading)
+
+
 def better_reading(first: Reading, second: Reading) -> Reading:
     """The second reading where it is a Latin/digit reading that scored higher, else the first."""
     text, score = second

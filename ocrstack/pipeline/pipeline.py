@@ -15,7 +15,7 @@ import numpy as np
 from ocrstack.config import DetectorConfig, Orientation, RecognizerConfig
 from ocrstack.engine import InferenceEngine, OnnxRuntimeEngine
 from ocrstack.pipeline.ctc import best_path, charset_from_model_metadata, decode_best_path
-from ocrstack.pipeline.mixed_script import better_reading, lines_to_read_again
+from ocrstack.pipeline.mixed_script import keep_better, lines_to_read_again
 from ocrstack.pipeline.preprocess import recognition_batch
 from ocrstack.pipeline.stages import (
     boxes_from_detection,
@@ -151,9 +151,7 @@ class OcrPipeline:
         if second is None or second.config.name != recognizer.config.second_reader:
             return results
         again = lines_to_read_again(results, recognizer.config)
-        rereads = self._recognize_with(second, [crops[i] for i in again])
-        for index, reading in zip(again, rereads, strict=True):
-            results[index] = better_reading(results[index], reading)
+        keep_better(results, again, self._recognize_with(second, [crops[i] for i in again]))
         return results
 
     def _recognize_with(self, recognizer: Recognizer, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:

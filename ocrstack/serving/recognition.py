@@ -23,7 +23,7 @@ import triton_python_backend_utils as pb_utils
 
 from ocrstack.config import RECOGNIZERS, Orientation, RecognizerConfig, recognizers_for
 from ocrstack.pipeline import charset_from_model_metadata, decode_best_path, recognition_batch
-from ocrstack.pipeline.mixed_script import better_reading, lines_to_read_again
+from ocrstack.pipeline.mixed_script import keep_better, lines_to_read_again
 from ocrstack.pipeline.stages import recognition_chunks, route
 from ocrstack.pipeline.word_spaces import rule_for
 from ocrstack.serving.repository import model_names, onnx_metadata, read_model_config
@@ -103,9 +103,7 @@ class BlsRecognition:
         again = lines_to_read_again(results, served.config) if second is not None else []
         if second is None or not again:
             return results
-        rereads = await self._recognize(second, [crops[i] for i in again])
-        for index, reading in zip(again, rereads, strict=True):
-            results[index] = better_reading(results[index], reading)
+        keep_better(results, again, await self._recognize(second, [crops[i] for i in again]))
         return results
 
     async def _recognize(self, served: ServedRecognizer, crops: list[np.ndarray]) -> list[tuple[str, float]]:
