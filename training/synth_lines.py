@@ -27,13 +27,20 @@ from ocrstack.pipeline.geometry import rotate_to_horizontal
 from ocrstack.synth.fonts import FontFace, faces_for_script, font_codepoints
 from ocrstack.synth.render import text_mask
 from training import photo_effects
-from training.corpus import Corpus, default_corpus
+from training.corpus import PLATE_REGIONS, Corpus, default_corpus
 
 MIN_LUMA_CONTRAST = 90.0  # of 255, between text colour and every background colour
 MAX_TRIES = 50
 # Extra room between characters, in ems. Wider than this and the gap inside a word passes for the
 # space between words in many fonts, which the label could no longer tell apart.
 LETTER_SPACING = (-0.05, 0.25)
+# Of the photo-like lines: plates whose region name is printed as two small syllables stacked in one
+# cell at the left edge (older commercial plates), and lines drawn as a screen draws small UI text.
+STACKED_REGION_SHARE = 0.5
+SCREEN_SHARE = 0.15
+# Screen text as small as UI buttons and menus set it: rows of this many pixels, margins included
+# (the text itself 9-29 pixels high).
+SCREEN_ROW_PX = (16, 31)
 
 
 def _luma(rgb: np.ndarray) -> float:
@@ -170,12 +177,33 @@ class SyntheticLines:
             if self.letter_spacing is not None and rng.random() < 0.5:
                 tracking = float(rng.uniform(*self.letter_spacing))
             try:
-                mask = text_mask(text, face.path, self.height, self.vertical, face.index, tracking)
+                if photo_like and self._stacks_region(text, rng):
+                    mask = self._stacked_region_mask(text, face, tracking, rng)
+                else:
+                    mask = text_mask(text, face.path, self.height, self.vertical, face.index, tracking)
             except ValueError:  # draws no ink
                 continue
             compose = self._compose_photo if photo_like else self._compose
             return compose(mask, rng), text
         raise RuntimeError(f"no drawable text in {MAX_TRIES} tries (sample {index}, seed {self.seed})")
+
+    def _stacks_region(self, text: str, rng: np.random.Generator) -> bool:
+        """Whether a plate line ("서울12가3456") is drawn with its region name stacked in one cell."""
+        region, rest = text[:2], text[2:]
+        is_plate = region in PLATE_REGIONS and rest[:1].isdigit()
+        return not self.vertical and is_plate and rng.random() < STACKED_REGION_SHARE
+
+    def _stacked_region_mask(
+        self, text: str, face: FontFace, tracking: float, rng: np.random.Generator
+    ) -> np.ndarray:
+        """A plate's mask with its two-syllable region name stacked in one cell at the left, each syllable
+        half the line's height and squat, as older plates print it; the label keeps the reading order."""
+        column = text_mask(text[:2], face.path, self.height, True, face.index)
+        cell_width = max(4, round(self.height * rng.uniform(0.5, 0.9)))
+        cell = cv2.resize(column, (cell_width, self.height), interpolation=cv2.INTER_AREA)
+        rest = text_mask(text[2:], face.path, self.height, False, face.index, tracking)
+        gap = np.zeros((self.height, round(self.height * rng.uniform(0.05, 0.2))), np.uint8)
+        return np.hstack([cell, gap, rest])
 
     def _compose(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Mask rendered at full size -> coloured, margined, warped and degraded row of ``height``."""
@@ -188,8 +216,11 @@ class SyntheticLines:
 
     def _compose_photo(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Like :meth:`_compose`, as a photograph shows a line: a signage style on a photographic,
-        textured or plain panel background, uneven light, then the camera's blur, scale and JPEG."""
+        textured or plain panel background, uneven light, then the camera's blur, scale and JPEG; or as a
+        screen shows small UI text (:meth:`_compose_screen`)."""
         mask = self._place(mask, rng)
+        if rng.random() < SCREEN_SHARE:
+            return self._compose_screen(mask, rng)
         shape = (mask.shape[0], mask.shape[1])
         if rng.random() < 0.35:  # a sign's or a plate's panel
             _, bg, bg_end = pick_colors(rng)
@@ -208,6 +239,30 @@ class SyntheticLines:
         image = photo_effects.lighting(image * (1 - alpha) + fg * alpha, rng)
         row = self._to_row(np.clip(np.rint(image), 0, 255).astype(np.uint8), rng)
         return photo_effects.camera(row.astype(np.float32), rng, self.height)
+
+    def _compose_screen(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Small UI text as a screen draws it (buttons, menus, banners): the line set in a row of 16-30
+        pixels without anti-aliasing, so strokes are whole pixels, one or two wide, on a flat or
+        gradient fill; then brought up to ``height`` as the pipeline upscales a small crop."""
+        small_h = int(rng.integers(*SCREEN_ROW_PX))
+        small_w = max(1, round(mask.shape[1] * small_h / mask.shape[0]))
+        small = cv2.resize(mask, (small_w, small_h), interpolation=cv2.INTER_AREA)
+        pixels = (small >= rng.uniform(0.25, 0.5)).astype(np.float32)[..., None]
+        fg, bg, bg_end = pick_colors(rng)
+        canvas = gradient_background((small_h, small_w), bg, bg_end, rng)
+        image = np.clip(np.rint(canvas * (1 - pixels) + fg[::-1].astype(np.float32) * pixels), 0, 255)
+        if self.vertical:
+            image = rotate_to_horizontal(image)
+        width = max(1, round(image.shape[1] * self.height / image.shape[0]))
+        interpolation = cv2.INTER_LINEAR if rng.random() < 0.7 else cv2.INTER_CUBIC
+        row = np.clip(cv2.resize(image, (width, self.height), interpolation=interpolation), 0, 255)
+        row = row.astype(np.uint8)
+        if rng.random() < 0.5:  # screenshots saved as JPEG
+            quality = int(rng.integers(50, 96))
+            ok, encoded = cv2.imencode(".jpg", row, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if ok:
+                row = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+        return row
 
     def _place(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The mask scaled to a text size and stretch, with margins: float 0..1 across ``height``."""

@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ocrstack.synth.render import text_mask
+from training import synth_lines
 from training.charset import load_charset, out_of_charset
 from training.synth_lines import MIN_LUMA_CONTRAST, SyntheticLines, pick_colors
 
@@ -83,3 +85,40 @@ def test_without_photo_lines_a_generator_draws_what_it_drew_before() -> None:
     assert [plain[i][1] for i in range(6)] == [mixed[i][1] for i in range(6)]
     with pytest.raises(ValueError, match="share"):
         SyntheticLines(3, photo=1.5)
+
+
+def test_a_stacked_region_name_takes_one_cell_with_a_syllable_in_each_half() -> None:
+    lines = SyntheticLines(5, photo=1.0)
+    face = lines.fonts_for("서울12가3456")[0]
+    rng = np.random.default_rng(0)
+    stacked = lines._stacked_region_mask("서울12가3456", face, 0.0, rng)
+    inline = text_mask("서울12가3456", face.path, 48, False, face.index)
+    assert stacked.shape[0] == 48 and stacked.shape[1] < inline.shape[1]
+    blank = np.flatnonzero(~stacked.any(axis=0))
+    cell = stacked[:, : blank[0]]  # the region's cell ends at the first blank column
+    assert cell.shape[1] <= 0.9 * 48
+    assert cell[:20].any() and cell[28:].any()  # one syllable above the other
+
+
+def test_only_plates_with_a_region_name_are_stacked() -> None:
+    lines = SyntheticLines(5, photo=1.0)
+    draws = [
+        lines._stacks_region(text, np.random.default_rng(seed))
+        for seed in range(40)
+        for text in ("서울12가3456", "12가3456", "서울역 앞")
+    ]
+    plates, bare, words = draws[0::3], draws[1::3], draws[2::3]
+    assert any(plates) and not all(plates)
+    assert not any(bare) and not any(words)
+    assert not SyntheticLines(5, vertical=True, photo=1.0)._stacks_region(
+        "서울12가3456", np.random.default_rng(1)
+    )
+
+
+def test_screen_lines_are_deterministic_rows_of_the_line_height(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(synth_lines, "SCREEN_SHARE", 1.0)
+    lines, again = SyntheticLines(6, photo=1.0), SyntheticLines(6, photo=1.0)
+    for index in range(8):
+        image, text = lines[index]
+        assert image.dtype == np.uint8 and image.shape[0] == 48 and text
+        assert again[index][0].tobytes() == image.tobytes()
