@@ -164,10 +164,25 @@ def all_configs() -> dict[str, ModelConfig]:
     return {**DETECTORS, **RECOGNIZERS}
 
 
+# The unbatched twin of a recognizer, served beside it for the sequential mode (one crop per execution):
+# its Triton entry is generated from the batched one by ``convert repository`` and shares its record.
+SEQUENTIAL_SUFFIX = "_sequential"
+
+
+def sequential_name(name: str) -> str:
+    return name + SEQUENTIAL_SUFFIX
+
+
+def record_name(served_name: str) -> str:
+    """The config record a served model belongs to: its own name, or its batched twin's."""
+    base = served_name.removesuffix(SEQUENTIAL_SUFFIX)
+    return base if base != served_name and base in RECOGNIZERS else served_name
+
+
 def model_config(name: str) -> ModelConfig:
-    """The config record of any model, detector or recognizer."""
+    """The config record of any model, detector or recognizer (or a recognizer's sequential twin)."""
     try:
-        return all_configs()[name]
+        return all_configs()[record_name(name)]
     except KeyError:
         raise KeyError(f"unknown model {name!r}; known: {sorted(all_configs())}") from None
 

@@ -29,7 +29,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from convert.export import output_names
-from ocrstack.config import DETECTORS, RECOGNIZERS
+from ocrstack.config import DETECTORS, RECOGNIZERS, record_name, sequential_name
 from ocrstack.serving.repository import read_model_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -244,7 +244,9 @@ def onnx_problems(config: mc.ModelConfig, model: onnx.ModelProto) -> list[str]:
 
 def record_problems(config: mc.ModelConfig) -> list[str]:
     """The config agrees with the model's config record in ocrstack/config.py and batches as intended."""
-    name = config.name
+    served_name = config.name
+    name = record_name(served_name)  # a recognizer's sequential twin is checked against its record
+    twin = name != served_name
     record = DETECTORS.get(name) or RECOGNIZERS.get(name)
     if record is None:
         return [f"{name}: no config record in ocrstack.config"]
@@ -259,7 +261,9 @@ def record_problems(config: mc.ModelConfig) -> list[str]:
         )
     if config.max_batch_size <= 0:
         problems.append(f"{name}: max_batch_size must be > 0 so that Triton batches requests")
-    if not config.HasField("dynamic_batching"):
+    if twin and config.HasField("dynamic_batching"):
+        problems.append(f"{served_name}: a sequential twin must run one request per execution")
+    if not twin and not config.HasField("dynamic_batching"):
         problems.append(f"{name}: no dynamic_batching")
     if name in DETECTORS:
         for tensor in [*config.input, *config.output]:
@@ -276,7 +280,7 @@ def record_problems(config: mc.ModelConfig) -> list[str]:
             problems.append(f"{name}: input dims {dims_of(tensor)} != [3, {recognizer.height}, -1]")
     if config.max_batch_size < MIN_RECOGNIZER_BATCH:
         problems.append(f"{name}: max_batch_size {config.max_batch_size} < {MIN_RECOGNIZER_BATCH}")
-    if config.dynamic_batching.max_queue_delay_microseconds <= 0:
+    if not twin and config.dynamic_batching.max_queue_delay_microseconds <= 0:
         problems.append(f"{name}: dynamic_batching sets no max_queue_delay_microseconds")
     return problems
 
@@ -489,6 +493,22 @@ def test_the_repository_holds_the_models_the_pipeline_needs(exported_repository:
     expected = {"preprocess", "text_detection", "crop_recognize", "crop_recognize_sequential", "ocr"}
     assert expected | {"ocr_sequential"} <= names
     assert names & set(RECOGNIZERS), "no recognizer in the repository"
+
+
+def test_each_recognizer_has_an_unbatched_twin_generated_from_its_config(
+    configs: dict[str, mc.ModelConfig], exported_repository: Path
+) -> None:
+    """The sequential mode's recognizers: the batched config without dynamic batching, the same file."""
+    recognizers = sorted(set(RECOGNIZERS) & set(configs))
+    assert recognizers
+    for name in recognizers:
+        twin = configs[sequential_name(name)]
+        expected = copy.deepcopy(configs[name])
+        expected.name = twin.name
+        expected.ClearField("dynamic_batching")
+        assert twin == expected, name
+        files = [exported_repository / n / "1" / "model.onnx" for n in (name, twin.name)]
+        assert files[0].read_bytes() == files[1].read_bytes(), name
 
 
 def test_every_folder_has_a_config_named_after_it(exported_repository: Path) -> None:
