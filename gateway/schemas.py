@@ -162,6 +162,11 @@ class RecognitionOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     source_lang: Language | None = None
     orientation: Literal["auto", "horizontal", "vertical"] = "auto"
+    layout: Literal["auto", "line"] = Field(
+        "auto",
+        description="auto: the detector finds the rows of text in a crop read horizontally (padding, "
+        "an emblem, small print beside large letters); line: every crop is one tight line, read whole",
+    )
 
 
 class RecognitionRequest(RecognitionOptions):

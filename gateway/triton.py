@@ -114,9 +114,13 @@ class TritonGateway:
         return result_from(await self._infer(model, inputs, outputs))
 
     async def recognize(
-        self, model: str, crops: list[bytes], lang: str | None, orientation: str
+        self, model: str, crops: list[bytes], lang: str | None, orientation: str, layout: str = "auto"
     ) -> CropReading:
-        inputs = [_bytes_input("crops", crops), _bytes_input("orientation", [orientation.encode()])]
+        inputs = [
+            _bytes_input("crops", crops),
+            _bytes_input("orientation", [orientation.encode()]),
+            _bytes_input("layout", [layout.encode()]),
+        ]
         if lang is not None:
             inputs.append(_bytes_input("lang", [lang.encode()]))
         response = await self._infer(model, inputs, None)

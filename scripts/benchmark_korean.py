@@ -72,8 +72,7 @@ from ocrstack.evaluation.metrics import (
     summarize_crops,
     total,
 )
-from ocrstack.pipeline import OcrPipeline, decode_image, is_vertical, rotate_to_horizontal
-from ocrstack.pipeline.stages import route
+from ocrstack.pipeline import OcrPipeline, decode_image
 from ocrstack.serving.repository import model_names
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -88,14 +87,6 @@ NO_BOX = np.zeros((4, 2), np.float32)  # Tesseract's lines are read without thei
 
 def onnx_file(repository: Path, model: str) -> Path:
     return repository / model / "1" / "model.onnx"
-
-
-def lay_out(crop: np.ndarray) -> tuple[np.ndarray, Orientation]:
-    """A crop as a row and the orientation it is read in: what ``recognize_crops`` does with ``auto``
-    (that module needs Triton's python backend to import, so its four lines are not imported)."""
-    if is_vertical(*crop.shape[:2]):
-        return rotate_to_horizontal(crop), "vertical"
-    return crop, "horizontal"
 
 
 def latin_crop_figures(repository: Path, threads: int) -> dict[str, dict[str, float]]:
@@ -151,9 +142,7 @@ def build_ours(
         return [(line.box, line.text) for line in pipeline(image)]
 
     def read_crop(crop: np.ndarray) -> str:
-        row, orientation = lay_out(crop)
-        (reader,) = route([orientation], list(pipeline.recognizers))
-        return pipeline.recognize([row], reader)[0][0]
+        return pipeline.read_crops([crop])[0][0]
 
     return System("ours", read_page, read_crop), chosen
 

@@ -90,7 +90,9 @@ async def recognition(request: Request, services: ServicesDep) -> RecognitionRes
     options, crops = await read_crops(request, services)
     source = services.source_language(options.source_lang)
     with timings.stage("recognition"):
-        read = await services.triton.recognize(RECOGNITION_MODEL, crops, source, options.orientation)
+        read = await services.triton.recognize(
+            RECOGNITION_MODEL, crops, source, options.orientation, options.layout
+        )
     results = [
         Reading(text=text, confidence=float(min(max(score, 0.0), 1.0)), orientation=orientation)
         for text, score, orientation in zip(read.texts, read.scores, read.orientations, strict=True)

@@ -14,10 +14,18 @@ import numpy as np
 
 from ocrstack.config import DetectorConfig, Orientation, RecognizerConfig
 from ocrstack.engine import InferenceEngine, OnnxRuntimeEngine
+from ocrstack.pipeline.crop_layout import (
+    CropRows,
+    bordered,
+    crop_detector_config,
+    text_rows,
+    wants_detection,
+)
 from ocrstack.pipeline.ctc import best_path, charset_from_model_metadata, decode_best_path
 from ocrstack.pipeline.mixed_script import keep_better, lines_to_read_again
 from ocrstack.pipeline.preprocess import recognition_batch
 from ocrstack.pipeline.stages import (
+    ImageTooSmallError,
     boxes_from_detection,
     cut_lines,
     prepare_detection,
@@ -133,11 +141,35 @@ class OcrPipeline:
         ]
         return [line for line in read if line.score >= self._min_score(line.orientation)]
 
-    def detect(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Quads (N x 4 x 2 float32, tl/tr/br/bl, original pixels) and their detection scores."""
-        batch, plan = prepare_detection(image_bgr, self.det_cfg)
-        prob = run_model(self.detector, self.det_cfg.input_name, self.det_cfg.output_name, batch)
-        return boxes_from_detection(prob, plan, image_bgr.shape, self.det_cfg)
+    def detect(
+        self, image_bgr: np.ndarray, config: DetectorConfig | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Quads (N x 4 x 2 float32, tl/tr/br/bl, original pixels) and their detection scores;
+        ``config`` overrides the detector's record (the working size for crops)."""
+        cfg = config or self.det_cfg
+        batch, plan = prepare_detection(image_bgr, cfg)
+        prob = run_model(self.detector, cfg.input_name, cfg.output_name, batch)
+        return boxes_from_detection(prob, plan, image_bgr.shape, cfg)
+
+    def read_crops(
+        self, crops: Sequence[np.ndarray], orientation: str = "auto", layout: str = "auto"
+    ) -> list[tuple[str, float, Orientation]]:
+        """(text, score, orientation read in) for crops a caller cut, as ``recognize_crops`` serves
+        them: ``orientation`` ``auto`` decides per crop by its shape; ``layout`` ``auto`` lets the
+        detector find the rows of text in a crop read horizontally (:mod:`.crop_layout`), ``line``
+        reads every crop whole."""
+        found = [self._text_rows(c) if wants_detection(c, orientation, layout) else None for c in crops]
+        expanded = CropRows.expand(crops, orientation, found)
+        read = expanded.join(self._read(expanded.rows, expanded.orientations))
+        return [(t, s, o) for (t, s), o in zip(read, expanded.crop_orientations, strict=True)]
+
+    def _text_rows(self, crop: np.ndarray) -> np.ndarray | None:
+        view, border = bordered(crop)
+        try:
+            quads, _ = self.detect(view, crop_detector_config(self.det_cfg))
+        except ImageTooSmallError:
+            return None
+        return text_rows(quads - border, crop.shape)
 
     def recognize(
         self, crops: Sequence[np.ndarray], orientation: Orientation = "horizontal"

@@ -130,16 +130,6 @@ def test_figures_from_what_was_read(bench: ModuleType, tmp_path: Path) -> None:
     assert rows["char F1 tapsee/ (1 items)"] == ["0.500"]
 
 
-def test_columns_are_turned_before_reading(bench: ModuleType) -> None:
-    column = np.zeros((90, 30, 3), np.uint8)
-    column[0, 0] = 255
-    row, orientation = bench.lay_out(column)
-    assert orientation == "vertical" and row.shape[:2] == (30, 90)
-    assert row[-1, 0].tolist() == [255, 255, 255]  # the top of the column now starts the row
-    line = np.zeros((30, 90, 3), np.uint8)
-    assert bench.lay_out(line)[1] == "horizontal"
-
-
 def test_missing_tesseract_is_a_note_not_a_crash(bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench.shutil, "which", lambda _name: None)
     note = bench.build_tesseract(2, "kor")

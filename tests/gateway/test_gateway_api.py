@@ -136,6 +136,23 @@ def test_detection_then_recognition_reads_the_lines(gateway_url: str, sign: byte
     assert [r["text"] for r in read.json()["results"]] == list(WORDS)
 
 
+def test_recognition_finds_the_rows_of_a_crop_that_is_not_one_line(gateway_url: str, sign: bytes) -> None:
+    """The whole sign as one crop: read whole it is one squashed row; with the default layout the
+    detector finds its three lines and they come back in reading order, joined by spaces."""
+    crop = [base64.b64encode(sign).decode()]
+    rows = httpx.post(gateway_url + "/recognition", json={"crops": crop, "source_lang": "en"}, timeout=120)
+    assert rows.status_code == 200, rows.text
+    (reading,) = rows.json()["results"]
+    assert reading["text"] == " ".join(WORDS) and reading["orientation"] == "horizontal"
+    whole = httpx.post(
+        gateway_url + "/recognition",
+        json={"crops": crop, "source_lang": "en", "layout": "line"},
+        timeout=120,
+    )
+    assert whole.status_code == 200, whole.text
+    assert whole.json()["results"][0]["text"] != reading["text"]
+
+
 def png_header_bomb(width: int, height: int) -> bytes:
     """A valid PNG header claiming a huge canvas, with a tiny compressed body: decoding it would need
     width * height bytes."""

@@ -241,3 +241,17 @@ def test_from_onnx_reads_charset_and_runs(tmp_path, metadata):
     (line,) = pipeline(page([(40, 50, 160, 70, 20)]))
     assert line.text == "aba"  # white margin, dark bar, white margin
     assert line.score > 0.9
+
+
+def test_crops_that_are_not_one_line_are_read_row_by_row():
+    """A crop with a tall dark word and a short lighter one beside it: read whole, the recognizer sees
+    the darkest grey only; with the detector's rows, both words, left to right."""
+    crop = np.full((60, 300, 3), 255, np.uint8)
+    crop[5:55, 10:150] = 20
+    crop[30:45, 170:290] = 60
+    pipeline, _, _ = make()
+    assert pipeline.read_crops([crop], layout="line") == [("a", pytest.approx(0.9), "horizontal")]
+    ((text, score, orientation),) = pipeline.read_crops([crop])
+    assert (text, orientation) == ("a b", "horizontal") and score == pytest.approx(0.85)
+    tight = np.full((30, 120, 3), 20, np.uint8)  # all text: read whole, as before
+    assert pipeline.read_crops([tight]) == pipeline.read_crops([tight], layout="line")
