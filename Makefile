@@ -24,7 +24,7 @@ AXE := $(WEB_TOOLS)/node_modules/axe-core/axe.min.js
 AXE_VERSION := 4.14.1
 
 .PHONY: run serve test setup system-packages browser-tools weights model-repository lint benchmark \
-	benchmark-triton benchmark-gateway benchmark-colors parity-report clean
+	benchmark-triton benchmark-gateway benchmark-colors parity-report loadtest clean
 
 # Triton, the gateway and (without Papago credentials in the environment) the Papago-compatible server;
 # Ctrl-C stops all of them.
@@ -101,6 +101,12 @@ benchmark: model-repository
 
 benchmark-triton: model-repository
 	$(BIN)/python scripts/triton_benchmark.py --rounds 2 --passes 2
+
+# Locust load test, batched against sequential recognition, with its report (loadtest/README.md):
+# QUICK=1 for a short run; LOADTEST_ARGS for a running stack (--gateway-url URL --triton-grpc HOST:PORT
+# --metrics-url URL) or other levels (--levels 1 2 4).
+loadtest: model-repository
+	$(BIN)/python -m loadtest.run $(if $(QUICK),--quick) $(LOADTEST_ARGS)
 
 benchmark-gateway: model-repository
 	$(BIN)/python scripts/gateway_overhead.py --rounds 3
