@@ -32,7 +32,6 @@ import os
 import resource
 import statistics
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,11 +44,12 @@ TRITON_MODELS = {"batched": "ocr", "sequential": "ocr_sequential"}
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 SPAWN_RATE = 100.0  # users per second: a level's users all start at once
 
-try:  # the gRPC users: Triton's client under gevent, and the project's request contract
+try:  # the gRPC target and Triton's counters: Triton's client under gevent, and this project's helpers
     import grpc.experimental.gevent as grpc_gevent
     import tritonclient.grpc as grpcclient
 
     from ocrstack.serving.client import run_ocr
+    from ocrstack.serving.metrics import Counters, scrape
 
     grpc_gevent.init_gevent()
     HAVE_GRPC = True
@@ -210,27 +210,12 @@ def plan(levels: list[int], targets: list[str]) -> list[Step]:
     return steps
 
 
-def scrape_counters(url: str) -> dict[str, dict[str, float]]:
-    """Triton's per-model counters: metric -> model -> value (summed over versions)."""
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode("utf-8")
-    counters: dict[str, dict[str, float]] = {}
-    for line in text.splitlines():
-        if line.startswith("#") or 'model="' not in line:
-            continue
-        name, _, rest = line.partition("{")
-        model = rest.split('model="', 1)[1].split('"', 1)[0]
-        value = float(line.rsplit(" ", 1)[1])
-        per_model = counters.setdefault(name, {})
-        per_model[model] = per_model.get(model, 0.0) + value
-    return counters
-
-
-def counter_deltas(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, Any]:
-    return {
-        metric: {model: value - before.get(metric, {}).get(model, 0.0) for model, value in models.items()}
-        for metric, models in after.items()
-    }
+def counter_deltas(before: Counters, after: Counters) -> dict[str, dict[str, float]]:
+    """metric -> model -> increase between two scrapes."""
+    deltas: dict[str, dict[str, float]] = {}
+    for (metric, model), value in after.items():
+        deltas.setdefault(metric, {})[model] = value - before.get((metric, model), 0.0)
+    return deltas
 
 
 def percentile(values: list[float], q: int) -> float | None:
@@ -252,7 +237,7 @@ class Window:
     step: Step
     started: float
     cpu_started: float
-    counters_before: dict[str, dict[str, float]] | None
+    counters_before: Counters | None
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
@@ -260,7 +245,7 @@ class Window:
     def finish(self, metrics_url: str | None) -> dict[str, Any]:
         seconds = time.monotonic() - self.started
         cpu = cpu_seconds() - self.cpu_started
-        counters = counter_deltas(self.counters_before, scrape_counters(metrics_url)) if metrics_url else {}
+        counters = counter_deltas(self.counters_before, scrape(metrics_url)) if metrics_url else {}
         ok = self.latencies_ms
         return {
             "users": self.step.users,
@@ -287,7 +272,7 @@ class Recorder:
         self.completed = 0
         self.window: Window | None = None
         self.results: list[dict[str, Any]] = []
-        self.metrics_url = os.environ.get("LOADTEST_METRICS_URL") or None
+        self.metrics_url = (os.environ.get("LOADTEST_METRICS_URL") or None) if HAVE_GRPC else None
         self.out = Path(os.environ["LOADTEST_STEPS_OUT"]) if os.environ.get("LOADTEST_STEPS_OUT") else None
 
     def begin_warm_up(self, step: Step) -> None:
@@ -295,7 +280,7 @@ class Recorder:
 
     def begin_measure(self) -> None:
         assert self.step is not None
-        counters = scrape_counters(self.metrics_url) if self.metrics_url else None
+        counters = scrape(self.metrics_url) if self.metrics_url else None
         self.window = Window(self.step, time.monotonic(), cpu_seconds(), counters)
         self.completed = 0
 
