@@ -34,7 +34,7 @@ from PIL import (
     WebPImagePlugin,
 )
 
-from ocrstack.pipeline.image_io import ImageDecodeError, decode_image
+from ocrstack.pipeline.image_io import ImageDecodeError, WorkingImage, decode_image, decode_working_image
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
@@ -200,8 +200,17 @@ def load_image(data: bytes, limits: ImageLimits) -> np.ndarray:
 
 def decode_checked(data: bytes) -> np.ndarray:
     """Bytes that passed :func:`check_image` -> BGR uint8; broken pixel data is an ``InputError``."""
+    return decode_working_checked(data, None).pixels
+
+
+def decode_working_checked(data: bytes, max_side: int | None) -> WorkingImage:
+    """As :func:`decode_checked`, brought down to ``max_side`` pixels on the long side while decoding
+    (see ``decode_working_image``); ``None``: as sent."""
     try:
-        return decode_image(data)
+        if max_side is None:
+            pixels = decode_image(data)
+            return WorkingImage(pixels, pixels.shape[1], pixels.shape[0])
+        return decode_working_image(data, max_side)
     except ImageDecodeError as error:
         # A sound header over broken pixel data (a truncated upload) ends here.
         raise InputError(400, "corrupt_image", str(error)) from error

@@ -14,7 +14,7 @@ import numpy as np
 from anyio import to_thread
 
 from gateway.colors import LineColors, line_colors
-from gateway.inputs import InputError, check_image, decode_base64_image, decode_checked
+from gateway.inputs import InputError, check_image, decode_base64_image, decode_working_checked
 from gateway.layout import join_lines, orientation_of, paragraphs
 from gateway.metrics import GatewayMetrics
 from gateway.render import RenderLine, encode_png, render_translations
@@ -24,7 +24,9 @@ from gateway.timing import Timings
 from gateway.translation import Translation, Translator, UnsupportedLanguageError, resolve_pair
 from gateway.triton import BackendError, TritonGateway
 from gateway.url_fetch import fetch_image
-from ocrstack.config import recognizers_for
+from ocrstack.config import detector_config, recognizers_for
+from ocrstack.pipeline.image_io import WorkingImage
+from ocrstack.pipeline.stages import working_side
 
 
 @dataclass
@@ -67,17 +69,34 @@ async def image_bytes(services: Services, image_b64: str | None, url: str | None
     return await fetch_image(url, services.settings.url_fetch(), client=services.http)
 
 
+# The gateway reads the pixels (colours, re-rendering) at the size the ocr models read them: the models'
+# working size, which bounds the memory one image costs whatever its size as sent.
+WORKING_SIDE = working_side(detector_config())
+
+
 @dataclass(frozen=True)
 class ReadPage:
-    image: np.ndarray  # BGR, decoded by the gateway (colours and re-rendering need the pixels)
+    image: WorkingImage  # decoded by the gateway (colours and re-rendering need the pixels)
     lines: list[Line]
-    quads: np.ndarray
+    quads: np.ndarray  # in the pixels of the image as sent, as the lines' boxes
     colors: list[LineColors]  # as measured, for re-rendering; the lines carry them as hex
 
     @property
     def size(self) -> tuple[int, int]:
-        """(width, height) of the image."""
-        return self.image.shape[1], self.image.shape[0]
+        """(width, height) of the image as sent."""
+        return self.image.width, self.image.height
+
+    @property
+    def working_quads(self) -> np.ndarray:
+        """The quads on the working pixels."""
+        return on_working_pixels(self.quads, self.image)
+
+
+def on_working_pixels(quads: np.ndarray, image: WorkingImage) -> np.ndarray:
+    scale_x, scale_y = image.scale
+    if (scale_x, scale_y) == (1.0, 1.0) or not len(quads):
+        return quads
+    return (np.asarray(quads, np.float32) / np.array([scale_x, scale_y], np.float32)).astype(np.float32)
 
 
 def _lines(boxes: np.ndarray, texts: list[str], scores: np.ndarray, colors: list[LineColors]) -> list[Line]:
@@ -104,9 +123,9 @@ async def read_page(services: Services, data: bytes, language: str, model: str, 
     """Decode (checked against the limits) while Triton reads the same bytes, then measure colours."""
     limits = services.settings.image_limits()
 
-    async def decode() -> np.ndarray:
+    async def decode() -> WorkingImage:
         with timings.stage("decode"):
-            return await to_thread.run_sync(decode_checked, data)
+            return await to_thread.run_sync(decode_working_checked, data, WORKING_SIDE)
 
     # The header checks run first: a bomb or a non-image must not reach Triton at all.
     check_image(data, limits)
@@ -127,7 +146,7 @@ async def read_page(services: Services, data: bytes, language: str, model: str, 
         raise
     image = await decoding
     with timings.stage("colors"):
-        colors = await to_thread.run_sync(line_colors, image, result.boxes)
+        colors = await to_thread.run_sync(line_colors, image.pixels, on_working_pixels(result.boxes, image))
     services.metrics.lines.observe(len(result.texts))
     return ReadPage(image, _lines(result.boxes, result.texts, result.scores, colors), result.boxes, colors)
 
@@ -167,14 +186,14 @@ async def render_page(page: ReadPage, timings: Timings) -> str:
     """The image re-drawn with each line's translation (its own text where none), as base64 PNG."""
     lines = [
         RenderLine(
-            quad=quad,
+            quad=quad,  # on the working pixels: the image is re-drawn at the size it was read at
             text=line.translation if line.translation is not None else line.text,
             text_rgb=color.text,
             background_rgb=color.background,
             vertical=line.orientation == "vertical",
         )
-        for quad, line, color in zip(page.quads, page.lines, page.colors, strict=True)
+        for quad, line, color in zip(page.working_quads, page.lines, page.colors, strict=True)
     ]
     with timings.stage("render"):
-        png = await to_thread.run_sync(lambda: encode_png(render_translations(page.image, lines)))
+        png = await to_thread.run_sync(lambda: encode_png(render_translations(page.image.pixels, lines)))
     return base64.b64encode(png).decode("ascii")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
+from PIL import JpegImagePlugin
 
 
 class ImageDecodeError(ValueError):
@@ -25,6 +29,69 @@ def decode_image(data: bytes) -> np.ndarray:
     if image is None or image.size == 0:
         raise ImageDecodeError(f"cannot decode image: {len(data)} bytes in no supported format, or corrupt")
     return to_bgr(image)
+
+
+@dataclass(frozen=True)
+class WorkingImage:
+    """An image decoded at most ``max_side`` pixels a side, and the size of the image it was sent as."""
+
+    pixels: np.ndarray  # BGR uint8, H x W x 3
+    width: int  # of the encoded image: the coordinates answers are given in
+    height: int
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """(x, y) factors from the working pixels to the encoded image's."""
+        return self.width / self.pixels.shape[1], self.height / self.pixels.shape[0]
+
+
+def decode_working_image(data: bytes, max_side: int) -> WorkingImage:
+    """Decode, brought down (never up) to at most ``max_side`` pixels on the long side, as early as the
+    codec allows: a JPEG at least twice that size is decoded at 1/2, 1/4 or 1/8 scale by libjpeg itself
+    (DCT scaling, the full-size pixels never exist); other formats are decoded, converted to BGR, and
+    resized, with the full-size array freed before this returns. Otherwise as :func:`decode_image`."""
+    reduction = _jpeg_reduction(data, max_side)
+    if reduction > 1:
+        flag = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+        # IMREAD_COLOR would turn the image by its EXIF orientation; decode_image does not, nor does this.
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flag[reduction] | cv2.IMREAD_IGNORE_ORIENTATION)
+        if image is None or image.size == 0:
+            raise ImageDecodeError(f"cannot decode image: {len(data)} bytes of corrupt JPEG data")
+        height, width = _jpeg_size(data) or (image.shape[0] * reduction, image.shape[1] * reduction)
+    else:
+        image = decode_image(data)
+        height, width = image.shape[:2]
+    return WorkingImage(shrink_to(image, max_side), width, height)
+
+
+def shrink_to(image: np.ndarray, max_side: int) -> np.ndarray:
+    """The image with its long side brought down to ``max_side`` (area averaging); as it is if it fits."""
+    long = max(image.shape[:2])
+    if long <= max_side:
+        return image
+    scale = max_side / long
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) from a JPEG's header, None if the bytes are not a readable JPEG header."""
+    if not data.startswith(b"\xff\xd8\xff"):
+        return None
+    try:
+        with JpegImagePlugin.JpegImageFile(io.BytesIO(data)) as image:
+            return image.height, image.width
+    except Exception:  # hostile bytes can fail the parser in any way: decode in full, which reports it
+        return None
+
+
+def _jpeg_reduction(data: bytes, max_side: int) -> int:
+    """The largest of 2, 4, 8 that keeps a JPEG's long side at least ``max_side``, else 1."""
+    size = _jpeg_size(data)
+    if size is None:
+        return 1
+    long = max(size)
+    return next((factor for factor in (8, 4, 2) if long // factor >= max_side), 1)
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:

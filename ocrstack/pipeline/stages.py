@@ -18,6 +18,17 @@ from ocrstack.pipeline.geometry import clip_quads, crop_quad, is_vertical, quad_
 from ocrstack.pipeline.preprocess import choose_width_bucket, detection_input, pad_for_detection
 from ocrstack.pipeline.reading_order import reading_order
 
+# The pipeline reads an image at most this many times the detector's longest input side (see
+# working_side): recognition reads each line at a fixed height (48 px), so once a line is that tall in the
+# working image more pixels add nothing, and the smallest lines the detector still finds at its input
+# size are about a quarter of that there. 2 keeps every page of the real development sets as sent.
+WORKING_SIDE_FACTOR = 2
+
+
+def working_side(cfg: DetectorConfig) -> int:
+    """The longest side an image is decoded at: larger images are brought down to it on decoding."""
+    return WORKING_SIDE_FACTOR * cfg.max_input_side
+
 
 @dataclass(frozen=True)
 class DetectionPlan:
@@ -28,18 +39,27 @@ class DetectionPlan:
     padded_width: int
     input_height: int  # the resized input, before padding to a size bucket
     input_width: int
+    image_height: int = 0  # of the image as sent, when the pipeline reads it smaller; 0: as read
+    image_width: int = 0
 
     def as_array(self) -> np.ndarray:
         """As an INT32 vector, to travel between Triton models."""
         return np.array(
-            [self.pad_top, self.padded_height, self.padded_width, self.input_height, self.input_width],
+            [
+                self.pad_top,
+                self.padded_height,
+                self.padded_width,
+                self.input_height,
+                self.input_width,
+                self.image_height,
+                self.image_width,
+            ],
             dtype=np.int32,
         )
 
     @classmethod
     def from_array(cls, values: np.ndarray) -> DetectionPlan:
-        top, height, width, input_h, input_w = (int(v) for v in np.asarray(values).reshape(-1)[:5])
-        return cls(top, height, width, input_h, input_w)
+        return cls(*(int(v) for v in np.asarray(values).reshape(-1)[:7]))
 
 
 @dataclass(frozen=True)
@@ -75,8 +95,11 @@ class ImageTooSmallError(ValueError):
     pass
 
 
-def prepare_detection(image: np.ndarray, cfg: DetectorConfig) -> tuple[np.ndarray, DetectionPlan]:
-    """Image -> the detector's 1 x 3 x H x W input and the plan to map its output back."""
+def prepare_detection(
+    image: np.ndarray, cfg: DetectorConfig, sent_size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, DetectionPlan]:
+    """Image -> the detector's 1 x 3 x H x W input and the plan to map its output back. ``sent_size``
+    (height, width): the image as sent, when ``image`` is a smaller working copy of it."""
     if min(image.shape[:2]) < cfg.min_image_side:
         raise ImageTooSmallError(
             f"image is {image.shape[1]}x{image.shape[0]} pixels; both sides must be at least "
@@ -84,8 +107,19 @@ def prepare_detection(image: np.ndarray, cfg: DetectorConfig) -> tuple[np.ndarra
         )
     padded, top = pad_for_detection(image, cfg)
     batch, _ = detection_input(padded, cfg)
-    plan = DetectionPlan(top, padded.shape[0], padded.shape[1], batch.shape[2], batch.shape[3])
+    sent = (0, 0) if sent_size is None or tuple(sent_size) == image.shape[:2] else sent_size
+    plan = DetectionPlan(top, padded.shape[0], padded.shape[1], batch.shape[2], batch.shape[3], *sent)
     return pad_to_size_bucket(batch, cfg), plan
+
+
+def to_sent_pixels(quads: np.ndarray, plan: DetectionPlan, image_shape: tuple[int, ...]) -> np.ndarray:
+    """Quads on the working image (``image_shape``) -> the pixels of the image as sent."""
+    if not plan.image_height or not plan.image_width or not len(quads):
+        return quads
+    scale = np.array(
+        [plan.image_width / image_shape[1], plan.image_height / image_shape[0]], dtype=np.float32
+    )
+    return (quads * scale).astype(np.float32)
 
 
 def boxes_from_detection(

@@ -18,7 +18,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from ocrstack.config import DEFAULT_LANGUAGE, detector_config
-from ocrstack.pipeline.stages import DetectionPlan, boxes_from_detection, cut_lines
+from ocrstack.pipeline.stages import DetectionPlan, boxes_from_detection, cut_lines, to_sent_pixels
 from ocrstack.serving.python_model import error_response, input_array, optional_string, string_parameter
 from ocrstack.serving.recognition import BlsRecognition
 
@@ -66,5 +66,7 @@ class TritonPythonModel:
         read = await self.recognition.read(lines.crops, lines.orientations, language)
         keep = read.confident
         return PageResult(
-            lines.quads[keep], [t for t, k in zip(read.texts, keep, strict=True) if k], read.scores[keep]
+            to_sent_pixels(lines.quads[keep], plan, image.shape),
+            [t for t, k in zip(read.texts, keep, strict=True) if k],
+            read.scores[keep],
         )

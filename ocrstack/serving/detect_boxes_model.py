@@ -12,7 +12,7 @@ from typing import Any
 
 from ocrstack.config import detector_config
 from ocrstack.pipeline.reading_order import reading_order
-from ocrstack.pipeline.stages import DetectionPlan, boxes_from_detection
+from ocrstack.pipeline.stages import DetectionPlan, boxes_from_detection, to_sent_pixels
 from ocrstack.serving.crop_recognize_model import PageResult, page_response
 from ocrstack.serving.python_model import input_array, string_parameter
 
@@ -37,4 +37,4 @@ class TritonPythonModel:
         plan = DetectionPlan.from_array(input_array(request, "detection_plan"))
         quads, scores = boxes_from_detection(probability, plan, image.shape, self.detector)
         order = reading_order(quads) if len(quads) else []
-        return PageResult(quads[order], [], scores[order])
+        return PageResult(to_sent_pixels(quads[order], plan, image.shape), [], scores[order])

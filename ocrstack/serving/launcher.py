@@ -101,7 +101,17 @@ def server_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     libraries = [str(wheel_libraries()), env.get("LD_LIBRARY_PATH", "")]
     env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in libraries if p)
+    for name, value in MALLOC_SETTINGS.items():
+        env.setdefault(name, value)
     return env
+
+
+# glibc malloc for the server and its stubs, unless the environment says otherwise: two arenas instead of
+# eight per core (Triton and ONNX Runtime run many threads, each of which would keep its own arena's
+# free memory), and a fixed trim threshold, which also fixes the mmap threshold at 128 KiB: without it
+# glibc raises that threshold to 32 MiB once a large block is freed, and image-sized arrays are then
+# carved from the heap, which does not shrink (docs/memory.md).
+MALLOC_SETTINGS = {"MALLOC_ARENA_MAX": "2", "MALLOC_TRIM_THRESHOLD_": str(128 << 10)}
 
 
 def server_command(options: ServerOptions, backends: Path) -> list[str]:

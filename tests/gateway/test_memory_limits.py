@@ -4,6 +4,8 @@ header, and decoding makes no full-size float copy."""
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import tracemalloc
 import zlib
 
@@ -12,7 +14,9 @@ import numpy as np
 import pytest
 
 from gateway.inputs import ImageLimits, InputError, check_image, probe_image
+from ocrstack.config import detector_config
 from ocrstack.pipeline.image_io import STRIP_PIXELS, decode_image, to_bgr
+from ocrstack.pipeline.stages import working_side
 
 SIDE = 6320  # the issue's image: 40 megapixels minus a little, inside the pixel limit
 
@@ -97,3 +101,63 @@ def test_16_bit_png_decodes_as_before() -> None:
     image = rng.integers(0, 65535, size=(300, 200, 4), dtype=np.uint16, endpoint=True)
     png = cv2.imencode(".png", image)[1].tobytes()
     np.testing.assert_array_equal(decode_image(png), reference_bgr(image))
+
+
+PEAK_SCRIPT = """
+import sys
+from ocrstack.pipeline.image_io import decode_working_image
+def status(key):
+    line = next(l for l in open("/proc/self/status") if l.startswith(key))
+    return int(line.split()[1]) * 1024
+data = open(sys.argv[1], "rb").read()
+open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) starts again from the current RSS
+before = status("VmRSS:")
+image = decode_working_image(data, int(sys.argv[2]))
+print(image.pixels.shape[1], image.pixels.shape[0], image.width, image.height, status("VmHWM:") - before)
+"""
+SLACK = 24 << 20  # the decoder's own buffers, allocator rounding
+
+
+def decode_peak(tmp_path, data: bytes, max_side: int) -> tuple[tuple[int, int, int, int], int]:
+    """(working w, h, sent w, h) and the growth of the peak RSS of a fresh process decoding ``data``."""
+    path = tmp_path / "image"
+    path.write_bytes(data)
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, str(path), str(max_side)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return (int(out[0]), int(out[1]), int(out[2]), int(out[3])), int(out[4])
+
+
+@pytest.mark.parametrize("side", [SIDE])
+def test_memory_of_one_image_at_the_limits(tmp_path, side: int) -> None:
+    """The largest image the limits let through (40 megapixels of 8-bit RGBA: the decoded-size limit)
+    costs at most its decoded size, one BGR copy and the working image, once, and leaves the last."""
+    rgba = np.zeros((side, side, 4), np.uint8)
+    cv2.putText(rgba, "EXIT", (200, 3000), cv2.FONT_HERSHEY_SIMPLEX, 60, (0, 0, 0, 255), 120)
+    png = cv2.imencode(".png", rgba, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()
+    del rgba
+    max_side = working_side(detector_config())
+    sizes, peak = decode_peak(tmp_path, png, max_side)
+    assert sizes == (max_side, max_side, side, side)
+    pixels = side * side
+    assert ImageLimits().max_decoded_bytes >= pixels * 4  # this image is inside the limits
+    assert peak <= pixels * 4 + pixels * 3 + max_side * max_side * 3 + SLACK, peak / 2**20
+
+
+def test_a_large_jpeg_is_decoded_reduced(tmp_path) -> None:
+    """A JPEG at least twice the working size never exists at full size: libjpeg decodes it at 1/2.
+    (OpenCV holds a JPEG's pixels twice while decoding it: hence the 2.)"""
+    width, height = 12_000, 3_333  # the longest side the limits allow, 40 megapixels
+    image = np.full((height, width, 3), 235, np.uint8)
+    cv2.putText(image, "EMERGENCY EXIT", (300, 2400), cv2.FONT_HERSHEY_SIMPLEX, 40, (20, 20, 90), 90)
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    del image
+    max_side = working_side(detector_config())
+    sizes, peak = decode_peak(tmp_path, jpeg, max_side)
+    assert sizes[2:] == (width, height) and max(sizes[:2]) == max_side
+    reduced = 2 * (width // 2) * (height // 2) * 3 + max_side * (max_side * height // width) * 3
+    assert peak <= reduced + SLACK, peak / 2**20
+    assert reduced + SLACK < 2 * width * height * 3  # what a full decode costs

@@ -16,13 +16,33 @@ from ocrstack.pipeline.stages import (
     prepare_detection,
     recognition_chunks,
     route,
+    to_sent_pixels,
+    working_side,
 )
 
 
 def test_plan_round_trips_through_an_array() -> None:
-    plan = DetectionPlan(7, 100, 200, 736, 1472)
-    assert DetectionPlan.from_array(plan.as_array()) == plan
-    assert plan.as_array().dtype == np.int32
+    for plan in (DetectionPlan(7, 100, 200, 736, 1472), DetectionPlan(7, 100, 200, 736, 1472, 300, 600)):
+        assert DetectionPlan.from_array(plan.as_array()) == plan
+        assert plan.as_array().dtype == np.int32
+    assert DetectionPlan.from_array(np.array([7, 100, 200, 736, 1472])).image_height == 0
+
+
+def test_working_side_is_a_multiple_of_the_detectors_input() -> None:
+    cfg = detector_config()
+    assert working_side(cfg) >= cfg.max_input_side
+    assert working_side(cfg) % cfg.max_input_side == 0
+
+
+def test_boxes_on_a_working_copy_are_answered_in_the_pixels_as_sent() -> None:
+    cfg = detector_config()
+    image = np.full((100, 400, 3), 255, np.uint8)
+    _, plan = prepare_detection(image, cfg, sent_size=(300, 1200))
+    assert (plan.image_height, plan.image_width) == (300, 1200)
+    quads = np.array([[[10, 20], [110, 20], [110, 40], [10, 40]]], np.float32)
+    np.testing.assert_allclose(to_sent_pixels(quads, plan, image.shape)[0, 2], [330, 120])
+    _, as_sent = prepare_detection(image, cfg, sent_size=(100, 400))
+    assert as_sent.image_height == 0 and to_sent_pixels(quads, as_sent, image.shape) is quads
 
 
 def test_size_bucket_pads_with_black_bottom_right() -> None:

@@ -25,6 +25,12 @@ def test_backend_folder_has_python_stub_and_onnxruntime(tmp_path: Path) -> None:
     assert not (prepare_backends(tmp_path) / "stale").exists()  # rebuilt afresh
 
 
+def test_environment_sets_malloc_unless_given() -> None:
+    env = server_environment({"PATH": "/usr/bin", "MALLOC_ARENA_MAX": "4"})
+    assert env["MALLOC_ARENA_MAX"] == "4"
+    assert env["MALLOC_TRIM_THRESHOLD_"] == str(128 << 10)
+
+
 def test_environment_puts_this_interpreter_first() -> None:
     env = server_environment({"PATH": "/usr/bin", "LD_LIBRARY_PATH": "/opt/lib"})
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)

@@ -295,13 +295,34 @@ def test_unrequested_outputs_are_not_computed(
     asked: list[list[str]] = []
     original = ort.InferenceSession.run
 
-    def recording_run(self: Any, output_names: list[str], input_feed: dict[str, np.ndarray]) -> Any:
+    def recording_run(
+        self: Any, output_names: list[str], input_feed: dict[str, np.ndarray], *args: Any
+    ) -> Any:
         asked.append(output_names)
-        return original(self, output_names, input_feed)
+        return original(self, output_names, input_feed, *args)
 
     monkeypatch.setattr(ort.InferenceSession, "run", recording_run)
     model.execute([FakeRequest(requested=["z"], x=_x(1))])
     assert asked == [["z"]]
+
+
+def test_runs_give_the_arena_back_unless_it_is_off(
+    backend: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    original = ort.InferenceSession.run
+
+    def recording_run(self: Any, names: Any, feed: Any, options: ort.RunOptions) -> Any:
+        seen.append(options.get_run_config_entry("memory.enable_memory_arena_shrinkage"))
+        return original(self, names, feed, options)
+
+    monkeypatch.setattr(ort.InferenceSession, "run", recording_run)
+    _load(backend, tmp_path).execute([FakeRequest(x=_x(1))])
+    assert seen == ["cpu:0"]
+    with pytest.raises(RuntimeError):  # an arena that is off has nothing to give back: no entry
+        backend.run_options(backend.SessionSettings(enable_mem_arena=False)).get_run_config_entry(
+            "memory.enable_memory_arena_shrinkage"
+        )
 
 
 def test_thread_parameters_are_honoured(backend: types.ModuleType, tmp_path: Path) -> None:

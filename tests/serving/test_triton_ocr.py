@@ -16,6 +16,8 @@ from convert import parity_inputs
 from convert.repository import model_path
 from ocrstack.config import detector_config, recognizer_config
 from ocrstack.pipeline import OcrPipeline, TextLine
+from ocrstack.pipeline.image_io import shrink_to
+from ocrstack.pipeline.stages import working_side
 from ocrstack.serving.client import OcrResult, ocr_inputs, result_from, run_ocr
 from ocrstack.serving.launcher import ServerOptions
 from ocrstack.serving.metrics import batch_stats, scrape
@@ -79,6 +81,21 @@ def test_sequential_mode_reads_the_same(triton: ServerOptions) -> None:
     sequential = run_ocr(client, grpcclient, image, model="ocr_sequential")
     assert sequential.texts == batched.texts and len(batched.texts) >= 6
     np.testing.assert_allclose(sequential.boxes, batched.boxes)
+
+
+def test_an_image_above_the_working_size_is_read_at_it_and_answered_in_its_own_pixels(
+    triton: ServerOptions,
+) -> None:
+    page = parity_inputs.rendered_page()
+    side = working_side(detector_config())
+    factor = -(-side * 5 // 4 // max(page.shape[:2]))
+    big = cv2.resize(page, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
+    working = shrink_to(big, side)
+    client = grpc_client(triton)
+    as_sent, as_read = run_ocr(client, grpcclient, png(big)), run_ocr(client, grpcclient, png(working))
+    assert as_sent.texts == as_read.texts and len(as_read.texts) >= 6
+    scale = np.array([big.shape[1] / working.shape[1], big.shape[0] / working.shape[0]])
+    np.testing.assert_allclose(as_sent.boxes, as_read.boxes * scale, atol=0.01)
 
 
 def test_blank_image_has_no_lines(triton: ServerOptions) -> None:
