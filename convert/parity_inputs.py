@@ -73,9 +73,10 @@ def rendered_page() -> np.ndarray:
     return page
 
 
-def recognizer_batch(crop: np.ndarray) -> np.ndarray:
-    """Crop -> the Chinese/English recognizer's 1 x 3 x 48 x W input (the pipeline's preprocessing)."""
-    config = recognizer_config(RECOGNIZER)
+def recognizer_batch(crop: np.ndarray, name: str = RECOGNIZER) -> np.ndarray:
+    """Crop -> a recognizer's 1 x 3 x 48 x W input (the pipeline's preprocessing); by default the
+    served Chinese/English recognizer's."""
+    config = recognizer_config(name)
     return recognition_batch([crop], config, choose_width_bucket(crop.shape[0], crop.shape[1], config))
 
 
@@ -105,17 +106,20 @@ def detected_crops(pipeline: OcrPipeline) -> list[tuple[str, np.ndarray]]:
     return crops
 
 
-def detector_batches() -> list[NamedBatch]:
-    """The rendered page, plus every real page and scene when the set is present."""
-    config = detector_config()
+def detector_batches(name: str = "text_detection") -> list[NamedBatch]:
+    """The rendered page, plus every real page and scene when the set is present, prepared for the
+    detector ``name``."""
+    config = detector_config(name)
     images = [("rendered_page", rendered_page()), *real_images()]
     return [NamedBatch(name, detection_input(image, config)[0]) for name, image in images]
 
 
-def recognizer_batches() -> list[NamedBatch]:
-    """Rendered lines and every real crop image (when present); one crop per batch."""
-    return recognizer_batches_of([(f"rendered:{t}", c) for t, c in rendered_crops()] + real_crops())
+def recognizer_batches(name: str = RECOGNIZER) -> list[NamedBatch]:
+    """Rendered lines and every real crop image (when present), one crop per batch, prepared for the
+    recognizer ``name``."""
+    crops = [(f"rendered:{t}", c) for t, c in rendered_crops()] + real_crops()
+    return recognizer_batches_of(crops, name)
 
 
-def recognizer_batches_of(crops: list[tuple[str, np.ndarray]]) -> list[NamedBatch]:
-    return [NamedBatch(name, recognizer_batch(crop)) for name, crop in crops]
+def recognizer_batches_of(crops: list[tuple[str, np.ndarray]], name: str = RECOGNIZER) -> list[NamedBatch]:
+    return [NamedBatch(label, recognizer_batch(crop, name)) for label, crop in crops]

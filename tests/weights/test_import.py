@@ -11,13 +11,13 @@ import torch
 from ocrstack.models import build_model
 from ocrstack.models.dbnet import DBNet
 from ocrstack.weights.checkpoint import ChecksumError, load_checkpoint, read_checksums, save_checkpoint
-from ocrstack.weights.rapidocr_import import (
+from ocrstack.weights.onnx_import import (
     WeightMappingError,
-    importable_configs,
     map_weights,
     onnx_weights,
     state_in_forward_order,
 )
+from ocrstack.weights.rapidocr_import import importable_configs
 from ocrstack.weights.trained import TRAINED_DIR
 
 
