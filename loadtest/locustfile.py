@@ -95,16 +95,21 @@ def load_images(folder: Path) -> list[Image]:
 
 IMAGES_DIR = Path(os.environ.get("LOADTEST_IMAGES", Path(__file__).resolve().parent / "images"))
 _images: list[Image] = []
-_offsets = itertools.count()
+_user_numbers = itertools.count()
 
 
-def image_cycle() -> Iterator[Image]:
-    """The images in a fixed order, each user starting at the next offset, so that concurrent users send
-    different images."""
+def all_images() -> list[Image]:
     if not _images:
         _images.extend(load_images(IMAGES_DIR))
-    start = next(_offsets) % len(_images)
-    return itertools.cycle(_images[start:] + _images[:start])
+    return _images
+
+
+def image_cycle(user: int) -> Iterator[Image]:
+    """The images in a fixed order from the user's own offset, so that concurrent users send different
+    images, and each measured window starts the same sequences whatever its mode."""
+    images = all_images()
+    start = user % len(images)
+    return itertools.cycle(images[start:] + images[:start])
 
 
 # ---------------------------------------------------------------------------------------------- users
@@ -117,6 +122,7 @@ class Current:
 
     target: str = os.environ.get("LOADTEST_TARGET", "gateway")
     mode: str = os.environ.get("LOADTEST_MODE", "batched")
+    window: int = 0  # a new measured window: every user starts its image sequence again
 
 
 CURRENT = Current()
@@ -159,7 +165,9 @@ class OcrUser(FastHttpUser):
     network_timeout = 300.0
 
     def on_start(self) -> None:
-        self.images = image_cycle()
+        self.number = next(_user_numbers)
+        self.window = CURRENT.window
+        self.images = image_cycle(self.number)
         self.triton: TritonClient | None = None
 
     def on_stop(self) -> None:
@@ -168,6 +176,8 @@ class OcrUser(FastHttpUser):
 
     @task
     def ocr(self) -> None:
+        if self.window != CURRENT.window:
+            self.window, self.images = CURRENT.window, image_cycle(self.number)
         image, target, mode = next(self.images), CURRENT.target, CURRENT.mode
         if target == "triton":
             if self.triton is None:
@@ -324,9 +334,10 @@ def _on_request(name: str, response_time: float, exception: Any, **_kwargs: Any)
 class StepShape(LoadTestShape):
     """The levels x targets x modes plan, each step a warm-up and a measured window.
 
-    A phase ends once its time is up *and* as many requests as there are users have completed since it
-    began, so that at high load every user has gone round once in the warm-up and the window is not
-    empty. The users stay; between steps only what they send changes (:data:`CURRENT`), and their number
+    A warm-up ends once its time is up *and* every user has finished a request in it; a measured window
+    once its time is up *and* it holds a whole pass over the images and a request per user. Every user
+    starts its image sequence again when a window opens, so that both modes read the same images. The
+    users stay; between steps only what they send changes (:data:`CURRENT`), and their number
     when the level does."""
 
     def __init__(self) -> None:
@@ -352,8 +363,13 @@ class StepShape(LoadTestShape):
             self.begin(step)
         elif self.phase == "warm-up" and elapsed >= self.warm_up_s and RECORDER.completed >= step.users:
             self.phase, self.phase_started = "measure", time.monotonic()
+            CURRENT.window += 1
             RECORDER.begin_measure()
-        elif self.phase == "measure" and elapsed >= self.measure_s and RECORDER.completed >= step.users:
+        elif (
+            self.phase == "measure"
+            and elapsed >= self.measure_s
+            and RECORDER.completed >= self.min_requests(step)
+        ):
             result = RECORDER.end_measure()
             say(
                 f"{self.label(step)}: {result['images_per_s']:.2f} images/s, p50 {result['p50_ms']} ms, "
@@ -365,6 +381,11 @@ class StepShape(LoadTestShape):
             step = self.steps[self.index]
             self.begin(step)
         return step.users, SPAWN_RATE
+
+    def min_requests(self, step: Step) -> int:
+        """A window holds a whole pass over the images (the same images in both modes), and at least one
+        request per user."""
+        return max(step.users, len(all_images()))
 
     def begin(self, step: Step) -> None:
         """Every user sends this step's requests from now on; those of the previous step still in flight

@@ -9,6 +9,7 @@ cores, best of a few runs.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -55,8 +56,13 @@ def workload(images: list[tuple[bytes, str | None]], repository: Path, threads: 
     return Workload(shapes, crops)
 
 
+@functools.cache
+def _network(checkpoint: Path) -> torch.nn.Module:
+    return load_checkpoint(checkpoint).build()
+
+
 def model_flops(checkpoints: Path, name: str, shape: tuple[int, ...]) -> int:
-    network = load_checkpoint(checkpoints / f"{name}.pt").build()
+    network = _network(checkpoints / f"{name}.pt")
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         network(torch.zeros(shape))
