@@ -55,10 +55,12 @@ class Profile:
     step_s: float
     targets: tuple[str, ...]
     peer_s: float
+    images: int | None  # how many of the real images (spread over the set); None: all
 
 
-FULL = Profile((1, 2, 4, 8, 16), 10.0, 30.0, ("gateway", "triton"), 20.0)
-QUICK = Profile((1, 4, 8), 3.0, 8.0, ("gateway",), 6.0)
+FULL = Profile((1, 2, 4, 8, 16), 10.0, 30.0, ("gateway", "triton"), 20.0, None)
+# Every measured window holds a whole pass over the images, so the short run also sends fewer of them.
+QUICK = Profile((1, 4, 8), 3.0, 8.0, ("gateway",), 6.0, 8)
 
 
 # --------------------------------------------------------------------------------------------- images
@@ -89,16 +91,20 @@ def korean_page() -> np.ndarray:
     return page
 
 
-def prepare_images(folder: Path, real: bool = True) -> list[dict[str, Any]]:
-    """The real pages and scenes (when the set is present) and two rendered pages, written to ``folder``
-    with ``images.json`` ([{"file", "lang"}]) as the locustfile reads them."""
+def prepare_images(folder: Path, real: bool = True, limit: int | None = None) -> list[dict[str, Any]]:
+    """The real pages and scenes (when the set is present; ``limit`` of them, spread over the set) and two
+    rendered pages, written to ``folder`` with ``images.json`` ([{"file", "lang"}]) as the locustfile
+    reads them."""
     from convert.parity_inputs import rendered_page
 
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
     if real and data_root().exists():
         samples = load_samples()
-        for sample in by_kind(samples, "page") + by_kind(samples, "icdar"):
+        chosen = by_kind(samples, "page") + by_kind(samples, "icdar")
+        if limit is not None and limit < len(chosen):
+            chosen = [chosen[i * len(chosen) // limit] for i in range(limit)]
+        for sample in chosen:
             name = f"real_{sample.kind}_{sample.path.name}"
             (folder / name).write_bytes(sample.path.read_bytes())
             entries.append({"file": name, "lang": sample.lang})
@@ -205,7 +211,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="levels 1 4 8, short steps, gateway only")
+    parser.add_argument(
+        "--quick", action="store_true", help="levels 1 4 8, 8 real images, short steps, gateway only"
+    )
     parser.add_argument("--gateway-url", help="a running gateway (with --triton-grpc and --metrics-url)")
     parser.add_argument("--triton-grpc", help="HOST:PORT of the running Triton's gRPC endpoint")
     parser.add_argument("--metrics-url", help="the running Triton's metrics URL")
@@ -218,6 +226,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--step-s", type=float)
     parser.add_argument("--peer-s", type=float, help="seconds per peer split (0: no peers)")
     parser.add_argument("--no-real-images", action="store_true", help="rendered pages only")
+    parser.add_argument("--images", type=int, help="how many real images (default: all; --quick: 8)")
     parser.add_argument("--no-roofline", action="store_true")
     return parser.parse_args(argv)
 
@@ -230,6 +239,7 @@ def profile_from(args: argparse.Namespace) -> Profile:
         base.step_s if args.step_s is None else args.step_s,
         tuple(args.targets or base.targets),
         base.peer_s if args.peer_s is None else args.peer_s,
+        base.images if args.images is None else args.images,
     )
 
 
@@ -239,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     out = args.out or HERE / "results" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    entries = prepare_images(out / "images", real=not args.no_real_images)
+    entries = prepare_images(out / "images", not args.no_real_images, profile.images)
     images = [((out / "images" / e["file"]).read_bytes(), e["lang"]) for e in entries]
     print(f"{len(images)} images in {out / 'images'}", flush=True)
     device = device_description()
@@ -279,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     data = report.summary(steps, {n: r.images_per_s for n, r in best_peers.items()}, device)
     report.write_summary(out, data)
     report.write_plots(steps, data["peers"], out)
-    sections += report_sections(data, steps, runs, roofline, twins, profile, time.monotonic() - started)
+    sections += report_sections(
+        data, steps, runs, roofline, twins, profile, images, time.monotonic() - started
+    )
     report.write_report(out, data, steps, sections)
     errors = sum(s["errors"] for s in steps)
     ratios = {k: data[k] for k in ("batched_over_sequential", "pipeline_over_peer")}
@@ -294,6 +306,7 @@ def report_sections(
     roofline: Any,
     twins: list[str],
     profile: Profile,
+    images: list[tuple[bytes, str | None]],
     elapsed_s: float,
 ) -> list[tuple[str, list[str]]]:
     sections = [
@@ -302,7 +315,8 @@ def report_sections(
             [
                 f"Levels {list(profile.levels)} users; per step {profile.warm_up_s:g} s warm-up (not "
                 f"counted, and at least one request per user) and {profile.step_s:g} s measured (and at "
-                f"least one request per user); targets {', '.join(profile.targets)}; the two modes "
+                f"least a whole pass over the {len(images)} images, the same in both modes); targets "
+                f"{', '.join(profile.targets)}; the two modes "
                 "alternate which goes first at every level. Sequential mode reads through the unbatched "
                 f"twins {', '.join(twins) or '(none served!)'}. Whole run {elapsed_s / 60:.1f} min.",
             ],
