@@ -46,6 +46,7 @@ from ocrstack.serving.launcher import free_ports  # noqa: E402
 
 DEFAULT_IMAGES = [REPO.parent / "shared/testdata/real/pages", REPO.parent / "shared/testdata/real_ko"]
 MIB = 1 << 20
+Result = tuple[float, int, float]  # (end time, status, latency) of one request
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,9 @@ def big_round(url: str, bigs: list[Page], root: int, shm_prefix: str | None) -> 
     for run in runs:
         idle = settle(root, shm_prefix)
         with Sampler(root, shm_prefix, interval_s=0.1) as sampler:
-            statuses = asyncio.run(post_all(url, run))
+            answers = asyncio.run(post_all(url, run))
+        statuses = [status for status, _ in answers]
+        slowest = max(latency for _, latency in answers)
         peak = max(pss for _, pss, _, _ in sampler.samples)
         after = settle(root, shm_prefix)
         name = run[0].name if len(run) == 1 else f"{len(run)} at once"
@@ -159,23 +162,34 @@ def big_round(url: str, bigs: list[Page], root: int, shm_prefix: str | None) -> 
             {
                 "images": name,
                 "statuses": statuses,
+                "slowest_s": slowest,
                 "idle_mib": idle / MIB,
                 "peak_above_idle_mib": (peak - idle) / MIB,
                 "after_mib": after / MIB,
             }
         )
         print(
-            f"  {name:>22}: statuses {statuses}, stack PSS idle {idle / MIB:7.0f} MiB, peak +"
-            f"{(peak - idle) / MIB:6.0f} MiB, 3 s after {after / MIB:7.0f} MiB",
+            f"  {name:>22}: statuses {statuses} in {slowest:5.1f} s, stack PSS idle {idle / MIB:7.0f} MiB,"
+            f" peak +{(peak - idle) / MIB:6.0f} MiB, 3 s after {after / MIB:7.0f} MiB",
             flush=True,
         )
     return rows
 
 
-async def post_all(url: str, pages: list[Page]) -> list[int]:
+async def post_all(url: str, pages: list[Page]) -> list[tuple[int, float]]:
     async with httpx.AsyncClient(timeout=120) as client:
-        answers = await asyncio.gather(*(post(client, url, page) for page in pages))
-    return [status for status, _ in answers]
+        return await asyncio.gather(*(post(client, url, page) for page in pages))
+
+
+def drain(url: str, page: Page, within_s: float = 10.0, limit_s: float = 600.0) -> float:
+    """Wait until one page is answered within ``within_s``: Triton may still be reading requests the
+    gateway has given up on (504), and the soak should not start behind them. Returns the wait."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s:
+        status, latency = asyncio.run(post_all(url, [page]))[0]
+        if status == 200 and latency <= within_s:
+            break
+    return time.monotonic() - start
 
 
 async def post(client: httpx.AsyncClient, url: str, page: Page) -> tuple[int, float]:
@@ -191,11 +205,9 @@ async def post(client: httpx.AsyncClient, url: str, page: Page) -> tuple[int, fl
     return status, time.perf_counter() - start
 
 
-async def soak(
-    url: str, pages: list[Page], clients: int, duration_s: float
-) -> list[tuple[float, int, float]]:
+async def soak(url: str, pages: list[Page], clients: int, duration_s: float) -> list[Result]:
     """(end time, status, latency) of every request of ``clients`` looping clients."""
-    results: list[tuple[float, int, float]] = []
+    results: list[Result] = []
     deadline = time.monotonic() + duration_s
 
     async def client_loop(offset: int, client: httpx.AsyncClient) -> None:
@@ -216,8 +228,26 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def timeline(results: list[Result], start: float, step_s: float = 60.0) -> list[dict[str, object]]:
+    """Per ``step_s`` of the soak: answers, non-200 statuses, median and slowest latency."""
+    rows = []
+    for index in range(int(max((t - start for t, _, _ in results), default=0) // step_s) + 1):
+        part = [(s, lat) for t, s, lat in results if index * step_s <= t - start < (index + 1) * step_s]
+        latencies = [lat for _, lat in part]
+        rows.append(
+            {
+                "from_s": index * step_s,
+                "answers": len(part),
+                "not_200": dict(Counter(s for s, _ in part if s != 200)),
+                "p50_s": statistics.median(latencies) if latencies else None,
+                "max_s": max(latencies) if latencies else None,
+            }
+        )
+    return rows
+
+
 def soak_report(
-    results: list[tuple[float, int, float]], sampler: Sampler, start: float, duration_s: float
+    results: list[Result], sampler: Sampler, start: float, duration_s: float
 ) -> dict[str, object]:
     statuses = Counter(status for _, status, _ in results)
     latencies = [latency for _, status, latency in results if status == 200]
@@ -244,6 +274,7 @@ def soak_report(
             "last_window_median": statistics.median(last) / MIB if last else None,
             "window_s": window,
         },
+        "timeline": timeline(results, start),
         "memory_rss_peak_mib": max(r for t, _, r, _ in sampler.samples if t >= start) / MIB,
         "shm_peak_mib": max(s for t, _, _, s in sampler.samples if t >= start) / MIB,
     }
@@ -293,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             bigs = big_images(pages)
             print(f"big images ({', '.join(f'{p.name} {len(p.data) // 1024} KB' for p in bigs)}):")
             report["big"] = [big_round(url, bigs, root, prefix) for _ in range(args.big)]
+            report["drain_s"] = drain(url, pages[0])
+            print(f"  the stack answers a page again within 10 s after {report['drain_s']:.0f} s", flush=True)
         print(f"{args.clients} clients on /ocr for {args.duration_s:.0f} s ...", flush=True)
         with Sampler(root, prefix, interval_s=2.0) as sampler:
             start = time.monotonic()

@@ -79,6 +79,7 @@ def test_triton_killed_under_load_comes_back(tmp_path: Path) -> None:
             stop.set()
             for user in users:
                 user.join()
+        print(f"answering again {recovered_s:.1f} s after the kill")  # the figure, with pytest -s
         assert recovered_s < RECOVERY_S, (tmp_path / "stack.log").read_text()[-3000:]
         assert set(statuses) <= {200, 502, 503, 504}, statuses  # while Triton is away: never a 500
         assert child_running(supervisor, "-m gateway --host").pid == gateway_before.pid  # not restarted
