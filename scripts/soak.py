@@ -280,10 +280,12 @@ def soak_report(
     }
 
 
-def start_stack(workdir: Path) -> tuple[ServiceProcess, str, int, str]:
+def start_stack(
+    workdir: Path, repository: Path = REPO / "model_repository"
+) -> tuple[ServiceProcess, str, int, str]:
     gateway, http, grpc, metrics, papago = free_ports(5)
     args = [f"--port={gateway}", f"--http-port={http}", f"--grpc-port={grpc}", f"--metrics-port={metrics}"]
-    args += [f"--papago-port={papago}", f"--workdir={workdir}"]
+    args += [f"--papago-port={papago}", f"--workdir={workdir}", f"--repository={repository}"]
     stack = ServiceProcess("gateway.stack", args, {}, workdir / "stack.log").start()
     url = f"http://127.0.0.1:{gateway}"
     print(f"starting the stack (log {workdir / 'stack.log'}) ...", flush=True)
@@ -302,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="a running gateway (with --stack-pid); else a stack is started")
     parser.add_argument("--stack-pid", type=int, help="root process of that stack, for its memory")
     parser.add_argument("--workdir", type=Path, default=REPO / "build/soak")
+    parser.add_argument("--repository", type=Path, default=REPO / "model_repository")
     parser.add_argument("--max-growth-mib", type=float, default=256.0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -314,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         url, root, prefix = args.url.rstrip("/"), args.stack_pid, None
     else:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        stack, url, root, prefix = start_stack(args.workdir)
+        stack, url, root, prefix = start_stack(args.workdir, args.repository)
     report: dict[str, object] = {"pages": len(pages), "clients": args.clients, "duration_s": args.duration_s}
     try:
         report["ready_pss_mib"] = stack_memory(root, prefix)[0] / MIB

@@ -113,6 +113,10 @@ class SessionSettings:
     graph_optimization: str = DEFAULT_GRAPH_LEVEL
     enable_mem_arena: bool | None = None
     enable_mem_pattern: bool | None = None
+    # Runs give the CPU arena's unused memory back at their end (onnxruntime_backend.run_options): the
+    # memory stays flat whatever input shapes come, at the price of allocating it again on the next run
+    # (docs/memory.md). Only this backend reads the key.
+    arena_shrinkage: bool = True
     # Idle intra-op threads busy-wait by default; with several sessions sharing a few cores that
     # spinning steals the cores the other sessions need. Only this backend reads the key (the
     # container's C++ backend ignores it, and serves GPUs where it does not matter).
@@ -216,6 +220,7 @@ def session_settings(config: Mapping[str, Any]) -> SessionSettings:
         enable_mem_arena=optional_bool_parameter(parameters, "enable_mem_arena"),
         enable_mem_pattern=optional_bool_parameter(parameters, "enable_mem_pattern"),
         allow_spinning=optional_bool_parameter(parameters, "allow_spinning"),
+        arena_shrinkage=optional_bool_parameter(parameters, "arena_shrinkage") is not False,
         max_elements_per_run=parameter(parameters, "max_elements_per_run", 0),
     )
 

@@ -9,9 +9,10 @@ The official container serves the same configs with its C++ backend, whose conve
 ``optimization.execution_accelerators.gpu_execution_accelerator``.
 
 With the CPU memory arena on (ONNX Runtime's default), every run asks the arena to give back what it no
-longer uses once the run ends. Without that the arena keeps the high-water mark of every input shape it
-has seen: the detector, fed a new size bucket with each page size, held 1.5 GB per instance after 16
-runs over 8 sizes up to 1984 x 1984, and 0.14 GB with it (docs/memory.md).
+longer uses once the run ends (parameter ``arena_shrinkage``, on unless "0"). Without that the arena keeps
+the high-water mark of the input shapes it has seen: the detector, fed a new size bucket with each page
+size, held 1.5 GB per instance after 16 runs over 8 sizes up to 1984 x 1984, and 0.14 GB with it; the
+price is the memory allocated again on each run, about 40 % more detector time (docs/memory.md).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def session_options(settings: SessionSettings) -> ort.SessionOptions:
 def run_options(settings: SessionSettings) -> ort.RunOptions:
     """Runs give the CPU arena's unused memory back at their end (where the arena is on)."""
     options = ort.RunOptions()
-    if settings.enable_mem_arena is not False:
+    if settings.arena_shrinkage and settings.enable_mem_arena is not False:
         options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
     return options
 

@@ -319,10 +319,12 @@ def test_runs_give_the_arena_back_unless_it_is_off(
     monkeypatch.setattr(ort.InferenceSession, "run", recording_run)
     _load(backend, tmp_path).execute([FakeRequest(x=_x(1))])
     assert seen == ["cpu:0"]
-    with pytest.raises(RuntimeError):  # an arena that is off has nothing to give back: no entry
-        backend.run_options(backend.SessionSettings(enable_mem_arena=False)).get_run_config_entry(
-            "memory.enable_memory_arena_shrinkage"
-        )
+    for settings in (
+        backend.SessionSettings(enable_mem_arena=False),  # an arena that is off has nothing to give back
+        backend.batching.session_settings({"parameters": {"arena_shrinkage": {"string_value": "0"}}}),
+    ):
+        with pytest.raises(RuntimeError):  # no entry
+            backend.run_options(settings).get_run_config_entry("memory.enable_memory_arena_shrinkage")
 
 
 def test_thread_parameters_are_honoured(backend: types.ModuleType, tmp_path: Path) -> None:
