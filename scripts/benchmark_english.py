@@ -1,6 +1,10 @@
 """Rendered English benchmark: token F1 with the word spaces kept, on paragraph lines read by our pipeline.
 
-    .venv/bin/python scripts/benchmark_english.py [--lines 320] [--seed 0] [--served] [--json OUT]
+    .venv/bin/python scripts/benchmark_english.py [--lines 320] [--seed 0] [--served] [--json OUT] \\
+        [--detector-model NAME] [--recognizer-model NAME]
+
+In process, ``--detector-model``/``--recognizer-model`` pick candidate config records (their ONNX files
+as ``scripts/benchmark_pipeline.py`` finds them); the served pipeline reads with what the repository serves.
 
 Text: sentences of English words drawn from wordfreq's list (weighted by a tempered frequency), with
 capitals (some paragraphs all in capitals, as on signs), numbers and punctuation, wrapped into lines of
@@ -45,9 +49,11 @@ from ocrstack.evaluation.metrics import Counts, character_counts, normalize_text
 from ocrstack.pipeline import OcrPipeline
 from ocrstack.synth.fonts import FontFace, installed_faces
 from ocrstack.synth.render import LineSpec, render_page, render_text_line, text_mask
+from scripts.benchmark_pipeline import model_onnx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REPOSITORY = REPO_ROOT / "model_repository"
+DETECTOR = "text_detection"
 RECOGNIZER = "text_recognition_ch"
 
 # Faces by file name (and face index in a collection): Debian's fonts-dejavu-core/-extra, fonts-noto-cjk
@@ -269,13 +275,15 @@ def recognizer_variant(pipeline: OcrPipeline, word_spaces: bool) -> OcrPipeline:
     return OcrPipeline(pipeline.detector, pipeline.det_cfg, recognizers)
 
 
-def in_process(threads: int) -> dict[str, OcrPipeline]:
+def in_process(
+    threads: int, detector: str = DETECTOR, recognizer: str = RECOGNIZER
+) -> dict[str, OcrPipeline]:
     """Our pipeline with the word-space rule off and on."""
     pipeline = OcrPipeline.from_onnx(
-        REPOSITORY / "text_detection" / "1" / "model.onnx",
-        {"horizontal": REPOSITORY / RECOGNIZER / "1" / "model.onnx"},
-        detector_config(),
-        {"horizontal": recognizer_config(RECOGNIZER)},
+        model_onnx(detector),
+        {"horizontal": model_onnx(recognizer)},
+        detector_config(detector),
+        {"horizontal": recognizer_config(recognizer)},
         threads=threads,
     )
     return {"rule off": recognizer_variant(pipeline, False), "rule on": recognizer_variant(pipeline, True)}
@@ -368,9 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--served", action="store_true", help="also read the pages through Triton")
     parser.add_argument("--no-pages", action="store_true", help="crops only (fast)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--detector-model", default=DETECTOR, help="detector config record, in process")
+    parser.add_argument("--recognizer-model", default=RECOGNIZER, help="recognizer config record, in process")
     args = parser.parse_args(argv)
 
-    readers = in_process(args.threads)
+    readers = in_process(args.threads, args.detector_model, args.recognizer_model)
     crops = line_crops(args.seed, args.lines)
     results = {"crops": read_crops(readers, crops)}
     print_table(f"crops: {len(crops)} lines, recognition only (seed {args.seed})", results["crops"])
@@ -390,7 +400,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"seed": args.seed, "lines": args.lines, **results}, indent=2))
+        models = {"detector": args.detector_model, "recognizer": args.recognizer_model}
+        args.json.write_text(
+            json.dumps({"seed": args.seed, "lines": args.lines, "models": models, **results}, indent=2)
+        )
     return 0
 
 

@@ -13,11 +13,16 @@ is more than ``--tolerance`` below a gated peer (``--gate``, RapidOCR by default
     M=.venv/lib/python3.11/site-packages/rapidocr_onnxruntime/models
     .venv/bin/python scripts/benchmark_pipeline.py \\
         --detector $M/ch_PP-OCRv4_det_infer.onnx --recognizer $M/ch_PP-OCRv4_rec_infer.onnx
+    # a candidate detector and recognizer by config record (ONNX from the model repository, else from
+    # build/candidate_onnx, where `python -m convert onnx` writes the candidates' exports):
+    .venv/bin/python scripts/benchmark_pipeline.py \\
+        --detector-model text_detection_ppocrv6_small --recognizer-model text_recognition_ch_ppocrv6_small
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -32,7 +37,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ocrstack.config import detector_config, recognizer_config
+from ocrstack.config import DETECTORS, RECOGNIZERS, detector_config, recognizer_config
 from ocrstack.evaluation.dataset import DATA_ENV_VAR, Sample, TextBox, by_kind, data_root, load_samples
 from ocrstack.evaluation.metrics import (
     Counts,
@@ -49,8 +54,9 @@ from ocrstack.pipeline import OcrPipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # loadtest.peers, for the process x thread splits
-DEFAULT_DETECTOR = REPO_ROOT / "model_repository" / "text_detection" / "1" / "model.onnx"
-DEFAULT_RECOGNIZER = REPO_ROOT / "model_repository" / "text_recognition_ch" / "1" / "model.onnx"
+DEFAULT_DETECTOR_MODEL = "text_detection"
+DEFAULT_RECOGNIZER_MODEL = "text_recognition_ch"
+CANDIDATE_ONNX = REPO_ROOT / "build" / "candidate_onnx"
 DEFAULT_TOLERANCE = 0.02
 
 # Figures that fail the run when ours is below the peer by more than the tolerance. Precision and
@@ -93,12 +99,29 @@ class Outputs:
 # --------------------------------------------------------------------------------------------- systems
 
 
-def build_ours(detector: Path, recognizer: Path, threads: int) -> System:
+def model_onnx(name: str) -> Path:
+    """A model's ONNX file: served from the model repository, else a candidate's export."""
+    served = REPO_ROOT / "model_repository" / name / "1" / "model.onnx"
+    return served if served.is_file() else CANDIDATE_ONNX / f"{name}.onnx"
+
+
+def build_ours(
+    detector: Path,
+    recognizer: Path,
+    threads: int,
+    detector_model: str = DEFAULT_DETECTOR_MODEL,
+    recognizer_model: str = DEFAULT_RECOGNIZER_MODEL,
+    word_spaces: bool | None = None,
+) -> System:
+    """Our pipeline; ``word_spaces`` overrides the recognizer record's word-space rule where given."""
+    recognizer_record = recognizer_config(recognizer_model)
+    if word_spaces is not None:
+        recognizer_record = dataclasses.replace(recognizer_record, word_spaces=word_spaces)
     pipeline = OcrPipeline.from_onnx(
         detector,
         {"horizontal": recognizer},
-        detector_config(),
-        {"horizontal": recognizer_config("text_recognition_ch")},
+        detector_config(detector_model),
+        {"horizontal": recognizer_record},
         threads=threads,
     )
 
@@ -318,6 +341,18 @@ def measure_speed(
     return {name: [statistics.median(times) for times in per_image] for name, per_image in samples.items()}
 
 
+def cpu_ms_per_image(system: System, images: Sequence[np.ndarray], repeats: int) -> float:
+    """Lowest over ``repeats`` passes of this process's CPU milliseconds per image (all threads counted):
+    the cost of an image, less moved by other work on a shared machine than its latency."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        for image in images:
+            system.read_page(image)
+        best = min(best, (time.process_time() - start) / len(images) * 1000)
+    return best
+
+
 def speed_figures(medians: dict[str, list[float]]) -> dict[str, Any]:
     """Images/s from the per-image medians, median latency, and ours against each peer."""
     figures: dict[str, Any] = {}
@@ -377,8 +412,8 @@ def print_accuracy(flat: dict[str, dict[str, float]], gated: Sequence[str], tole
     ours = flat["ours"]
     header = "".join(f"{name:>10}" for name in flat) + "".join(f"{'-' + name:>11}" for name in peers)
     print(f"\n{'accuracy':<28}{header}")
-    for name in flat[peers[0]]:
-        if name.endswith(".count") or not isinstance(flat[peers[0]][name], float):
+    for name in flat[peers[0] if peers else "ours"]:
+        if name.endswith(".count") or not isinstance(ours[name], float):
             continue
         values = "".join(f"{flat[system][name]:>10.3f}" for system in flat)
         diffs = {peer: ours[name] - flat[peer][name] for peer in peers}
@@ -396,7 +431,9 @@ def print_speed(speed: dict[str, Any], count: int, repeats: int, threads: int) -
     print(f" per-image medians of {repeats} runs taking turns")
     for name in (name for name in speed if name != "ratio"):
         ips, latency = speed[name]["images_per_s"], speed[name]["median_latency_ms"]
-        print(f"  {name:<9} {ips:7.2f} images/s   median latency {latency:7.1f} ms")
+        cpu = speed[name].get("cpu_ms_per_image")
+        cost = "" if cpu is None else f"   CPU {cpu:7.1f} ms per image"
+        print(f"  {name:<9} {ips:7.2f} images/s   median latency {latency:7.1f} ms{cost}")
     for peer, ratio in speed["ratio"].items():
         print(
             f"  ours / {peer} throughput {ratio['throughput_ours_over_peer']:.2f}x,"
@@ -425,9 +462,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--detector", type=Path, default=DEFAULT_DETECTOR, help="our detection ONNX file")
     parser.add_argument(
-        "--recognizer", type=Path, default=DEFAULT_RECOGNIZER, help="our recognition ONNX file"
+        "--detector-model",
+        default=DEFAULT_DETECTOR_MODEL,
+        choices=sorted(DETECTORS),
+        help="config record of our detector (default: the served one)",
+    )
+    parser.add_argument(
+        "--recognizer-model",
+        default=DEFAULT_RECOGNIZER_MODEL,
+        choices=sorted(name for name, record in RECOGNIZERS.items() if "zh" in record.languages),
+        help="config record of our recognizer (default: the served one)",
+    )
+    parser.add_argument(
+        "--word-spaces",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the word-space rule on or off (default: as the recognizer's record says)",
+    )
+    parser.add_argument(
+        "--detector", type=Path, default=None, help="our detection ONNX file (default: the model's)"
+    )
+    parser.add_argument(
+        "--recognizer", type=Path, default=None, help="our recognition ONNX file (default: the model's)"
     )
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="intra-op threads, ours and the peer's"
@@ -447,10 +504,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--peers",
-        nargs="+",
+        nargs="*",
         choices=sorted(PEERS),
         default=list(PEERS),
-        help="peers to compare with (default: all)",
+        help="peers to compare with (default: all; none: ours alone)",
     )
     parser.add_argument(
         "--gate",
@@ -481,17 +538,28 @@ def load_images(samples: Sequence[Sample]) -> dict[Path, np.ndarray]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    args.detector = args.detector or model_onnx(args.detector_model)
+    args.recognizer = args.recognizer or model_onnx(args.recognizer_model)
     for path in (args.detector, args.recognizer):
         if not path.is_file():
             raise SystemExit(
-                f"{path} not found: run `make model-repository`, or pass --detector/--recognizer"
+                f"{path} not found: run `make model-repository` (a candidate: `python -m convert onnx"
+                f" build/candidate_checkpoints/NAME.pt -o build/candidate_onnx/NAME.onnx`),"
+                " or pass --detector/--recognizer"
             )
     root = data_root(args.data)
     samples = load_samples(root)
     images = load_images(samples)
     gated = [peer for peer in args.gate if peer in args.peers]
     systems = [
-        build_ours(args.detector, args.recognizer, args.threads),
+        build_ours(
+            args.detector,
+            args.recognizer,
+            args.threads,
+            args.detector_model,
+            args.recognizer_model,
+            args.word_spaces,
+        ),
         *(PEERS[peer][0](args.threads, not args.peer_without_cls) for peer in args.peers),
     ]
 
@@ -505,6 +573,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": {
             "detector": str(args.detector),
             "recognizer": str(args.recognizer),
+            "detector_model": args.detector_model,
+            "recognizer_model": args.recognizer_model,
+            "word_spaces": args.word_spaces,
             "threads": args.threads,
             "repeats": args.repeats,
             "peer_angle_classifier": not args.peer_without_cls,
@@ -520,7 +591,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tqdm(total=args.repeats * len(timed), desc="speed", unit="image") as bar:
             medians = measure_speed(systems, [images[path] for path in timed], args.repeats, bar)
         report["speed"] = speed_figures(medians)
-        if args.split_seconds > 0:
+        report["speed"]["ours"]["cpu_ms_per_image"] = cpu_ms_per_image(
+            systems[0], [images[path] for path in timed], args.repeats
+        )
+        if args.split_seconds > 0 and args.peers:
             report["splits"] = split_figures(args.peers, timed, args.threads, args.split_seconds)
 
     print_accuracy(flat, gated, args.tolerance)
