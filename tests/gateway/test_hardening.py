@@ -44,7 +44,7 @@ class StandInTriton:
         return OcrResult(np.zeros((0, 4, 2), np.float32), [], np.zeros(0, np.float32))
 
     async def recognize(
-        self, model: str, crops: list[bytes], lang: str | None, orientation: str
+        self, model: str, crops: list[bytes], lang: str | None, orientation: str, layout: str = "auto"
     ) -> CropReading:
         return CropReading(["x"] * len(crops), np.ones(len(crops), np.float32), ["horizontal"] * len(crops))
 
