@@ -33,6 +33,7 @@ def command(url: str, examples: int, seed: int) -> list[str]:
         f"--seed={seed}",
         "--workers=1",  # one request at a time: admission control never sheds one
         "--request-timeout=90",
+        "--generation-database=none",  # nothing written into the working tree
     ]
 
 
