@@ -19,10 +19,13 @@ FROM nvcr.io/nvidia/tritonserver:24.10-py3
 # this list). numpy stays 1.x: the 24.10 python backend stub is built against it. onnxruntime is only
 # imported through ocrstack.pipeline -> ocrstack.engine; 1.23.2 is the newest release with a cp310
 # wheel (1.24 and later, like the 1.31.1 in pyproject.toml, need Python >= 3.11), and shapely 2.1.2
-# likewise (2.2 needs 3.11). The transitive dependencies are pinned too, as resolved for cp310.
+# likewise (2.2 needs 3.11); Pillow (the JPEG header read before decoding, ocrstack.pipeline.image_io)
+# 12.1.0 for the same reason (13 has no cp310 wheel). The transitive dependencies are pinned too, as
+# resolved for cp310.
 RUN python3 -m pip install --no-cache-dir \
         numpy==1.26.4 \
         opencv-python-headless==4.11.0.86 \
+        pillow==12.1.0 \
         pyclipper==1.4.0 \
         shapely==2.1.2 \
         onnx==1.23.2 \

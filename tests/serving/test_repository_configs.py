@@ -570,6 +570,7 @@ def test_every_model_is_covered_by_a_check(configs: dict[str, mc.ModelConfig]) -
 DISTRIBUTION_MODULES = {
     "numpy": "numpy",
     "opencv-python-headless": "cv2",
+    "pillow": "PIL",
     "pyclipper": "pyclipper",
     "shapely": "shapely",
     "onnx": "onnx",
