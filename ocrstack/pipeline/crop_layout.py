@@ -64,10 +64,17 @@ def bordered(crop: np.ndarray) -> tuple[np.ndarray, int]:
 def lay_out(crop: np.ndarray, orientation: str) -> tuple[np.ndarray, Orientation]:
     """A crop as a row for the recognizers and the orientation it is read in: ``auto`` decides by the
     crop's shape as the pipeline does; a vertical crop is turned on its side."""
+    read_as = reading_orientation(crop, orientation)
+    return (rotate_to_horizontal(crop), read_as) if read_as == "vertical" else (crop, read_as)
+
+
+def reading_orientation(crop: np.ndarray, orientation: str) -> Orientation:
+    """The orientation a crop is read in: ``auto`` decides by its shape, as the pipeline does."""
     if orientation not in ORIENTATIONS:
         raise ValueError(f"orientation must be one of {ORIENTATIONS}, not {orientation!r}")
-    vertical = is_vertical(*crop.shape[:2]) if orientation == "auto" else orientation == "vertical"
-    return (rotate_to_horizontal(crop), "vertical") if vertical else (crop, "horizontal")
+    if orientation == "auto":
+        return "vertical" if is_vertical(*crop.shape[:2]) else "horizontal"
+    return "vertical" if orientation == "vertical" else "horizontal"
 
 
 def _bounds(quads: np.ndarray) -> np.ndarray:
@@ -205,4 +212,4 @@ def wants_detection(crop: np.ndarray, orientation: str, layout: str) -> bool:
     """Whether the detector should look at a crop: ``layout`` ``auto`` and the crop read horizontally."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
-    return layout == "auto" and lay_out(crop, orientation)[1] == "horizontal"
+    return layout == "auto" and reading_orientation(crop, orientation) == "horizontal"
