@@ -16,7 +16,9 @@ Settings (environment):
 - ``LOADTEST_LEVELS`` (``1,2,4,8,16``), ``LOADTEST_WARMUP_S`` (10), ``LOADTEST_STEP_S`` (30);
 - ``LOADTEST_TARGETS``: ``gateway`` and/or ``triton`` (default: gateway, and triton when a gRPC URL is set);
 - ``LOADTEST_TRITON_GRPC`` (``HOST:PORT``), ``LOADTEST_METRICS_URL`` (Triton's ``/metrics``);
-- ``LOADTEST_STEPS_OUT``: where the per-step JSON goes (default: none).
+- ``LOADTEST_STEPS_OUT``: where the per-step JSON goes (default: none);
+- ``LOADTEST_STACK_PIDS``: ``name=pid,...`` of the stack's processes on this machine (Triton and the
+  gateway, as ``run.py`` passes them): their CPU seconds per window, by model (needs ``psutil``).
 
     locust -f loadtest/locustfile.py --headless --host http://127.0.0.1:8080
 
@@ -55,6 +57,13 @@ try:  # the gRPC target and Triton's counters: Triton's client under gevent, and
     HAVE_GRPC = True
 except ImportError:
     HAVE_GRPC = False
+
+try:  # CPU time of the stack's processes, when run.py started them on this machine
+    from ocrstack.serving.process_cpu import StackCpu
+
+    HAVE_STACK_CPU = True
+except ImportError:
+    HAVE_STACK_CPU = False
 
 
 def env_list(name: str, default: str) -> list[str]:
@@ -240,6 +249,11 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def stack_cpu_seconds(stack: StackCpu | None) -> dict[str, float]:
+    """CPU seconds so far of the stack's processes, by model (Triton's stubs) or process name."""
+    return dict(stack.seconds()) if stack is not None else {}
+
+
 @dataclass
 class Window:
     """One measured window: what the requests of its target and mode did while it was open."""
@@ -248,14 +262,16 @@ class Window:
     started: float
     cpu_started: float
     counters_before: Counters | None
+    stack_cpu_before: dict[str, float]
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
 
-    def finish(self, metrics_url: str | None) -> dict[str, Any]:
+    def finish(self, metrics_url: str | None, stack: StackCpu | None) -> dict[str, Any]:
         seconds = time.monotonic() - self.started
         cpu = cpu_seconds() - self.cpu_started
         counters = counter_deltas(self.counters_before, scrape(metrics_url)) if metrics_url else {}
+        stack_cpu = stack_cpu_seconds(stack)
         ok = self.latencies_ms
         return {
             "users": self.step.users,
@@ -271,6 +287,10 @@ class Window:
             "error_samples": self.error_samples,
             "generator_cpu_share": round(cpu / seconds / (os.cpu_count() or 1), 3),
             "triton_counters": counters,
+            "stack_cpu_s": {
+                name: round(value - self.stack_cpu_before.get(name, 0.0), 3)
+                for name, value in sorted(stack_cpu.items())
+            },
         }
 
 
@@ -284,6 +304,8 @@ class Recorder:
         self.results: list[dict[str, Any]] = []
         self.metrics_url = (os.environ.get("LOADTEST_METRICS_URL") or None) if HAVE_GRPC else None
         self.out = Path(os.environ["LOADTEST_STEPS_OUT"]) if os.environ.get("LOADTEST_STEPS_OUT") else None
+        pids = os.environ.get("LOADTEST_STACK_PIDS", "")
+        self.stack = StackCpu(pids) if pids and HAVE_STACK_CPU else None
 
     def begin_warm_up(self, step: Step) -> None:
         self.step, self.completed, self.window = step, 0, None
@@ -291,12 +313,14 @@ class Recorder:
     def begin_measure(self) -> None:
         assert self.step is not None
         counters = scrape(self.metrics_url) if self.metrics_url else None
-        self.window = Window(self.step, time.monotonic(), cpu_seconds(), counters)
+        self.window = Window(
+            self.step, time.monotonic(), cpu_seconds(), counters, stack_cpu_seconds(self.stack)
+        )
         self.completed = 0
 
     def end_measure(self) -> dict[str, Any]:
         assert self.window is not None
-        result = self.window.finish(self.metrics_url)
+        result = self.window.finish(self.metrics_url, self.stack)
         self.results.append(result)
         self.window = None
         self.save()

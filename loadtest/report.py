@@ -249,6 +249,53 @@ def model_table(steps: list[Step], target: str) -> list[str]:
     return rows
 
 
+CPU_GROUPS = ("detector", "recognizers", "python steps", "tritonserver", "gateway")
+
+
+def cpu_group(name: str) -> str:
+    """Which column of the CPU table a process of the stack counts in (``stack_cpu_s`` keys)."""
+    if name.startswith("text_detection"):
+        return "detector"
+    if name.startswith("text_recognition"):
+        return "recognizers"
+    if name in ("tritonserver", "gateway"):
+        return name
+    return "python steps"  # the python models: preprocessing, boxes, crop steps, ensembles' helpers
+
+
+def cpu_ms_per_image(step: Step) -> dict[str, float]:
+    """CPU milliseconds per image the stack spent in a measured window, by group and ``all``; empty when
+    the window has no CPU figures (a stack this run did not start) or no image."""
+    spent = step.get("stack_cpu_s") or {}
+    images = step["requests"] - step["errors"]
+    if not spent or images <= 0:
+        return {}
+    groups = dict.fromkeys(CPU_GROUPS, 0.0)
+    for name, seconds in spent.items():
+        groups[cpu_group(name)] += seconds * 1000 / images
+    return {**groups, "all": sum(groups.values())}
+
+
+def cpu_table(steps: list[Step], target: str, cores: int) -> list[str]:
+    """CPU per image by mode and level, and the images/s that CPU allows on ``cores`` cores."""
+    rows = [
+        "| users | mode | CPU ms per image | "
+        + " | ".join(CPU_GROUPS)
+        + f" | images/s the CPU allows ({cores} cores) | images/s measured |",
+        "|---|---|---|" + "---|" * len(CPU_GROUPS) + "---|---|",
+    ]
+    for level in sorted({s["users"] for s in steps if s["target"] == target}):
+        for mode in MODES:
+            step = steps_of(steps, target, mode).get(level)
+            cpu = cpu_ms_per_image(step) if step is not None else {}
+            if step is None or not cpu:
+                continue
+            cells = " | ".join(f"{cpu[group]:.0f}" for group in CPU_GROUPS)
+            bound, measured = cores * 1000 / cpu["all"], step["images_per_s"]
+            rows.append(f"| {level} | {mode} | {cpu['all']:.0f} | {cells} | {bound:.2f} | {measured:.2f} |")
+    return rows if len(rows) > 2 else []
+
+
 def write_report(
     out: Path, data: dict[str, Any], steps: list[Step], sections: list[tuple[str, list[str]]]
 ) -> None:

@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.request
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +31,18 @@ import cv2
 import numpy as np
 
 from gateway.stack import gateway_process
+from loadtest import batch_cost, report
 from loadtest import peers as peer_runs
-from loadtest import report
 from ocrstack.config import RECOGNIZERS, sequential_name
 from ocrstack.evaluation.dataset import by_kind, data_root, load_samples
 from ocrstack.serving.launcher import ServerOptions, TritonServer, free_ports
+from ocrstack.serving.process_cpu import SERVER
 
 HERE = Path(__file__).resolve().parent
 LOCUSTFILE = HERE / "locustfile.py"
 TUNING_NOTES = HERE.parent / "docs" / "loadtest_tuning.md"
+GATEWAY = "gateway"  # the gateway's process, in the per-window CPU figures
+TARGET_LEVEL = 8  # users at which the batched / sequential target is set
 KOREAN_LINES = (
     "서울 지하철 2호선 강남역 출구 안내",
     "오늘의 메뉴: 김치찌개와 된장찌개",
@@ -148,6 +151,8 @@ class Endpoints:
     gateway: str
     triton_grpc: str
     metrics: str
+    # name -> pid of the stack's processes when this run started them (their CPU is read per window)
+    processes: dict[str, int] = field(default_factory=dict)
 
 
 def start_stack(stack: ExitStack, repository: Path, workdir: Path) -> Endpoints:
@@ -159,8 +164,12 @@ def start_stack(stack: ExitStack, repository: Path, workdir: Path) -> Endpoints:
     print("starting Triton and the gateway on loopback...", flush=True)
     triton.wait_until_ready()
     gateway.wait_http(f"http://127.0.0.1:{gateway_port}/readyz", timeout_s=120)
+    assert triton.process is not None and gateway.process is not None
     return Endpoints(
-        f"http://127.0.0.1:{gateway_port}", f"127.0.0.1:{grpc}", f"http://127.0.0.1:{metrics}/metrics"
+        f"http://127.0.0.1:{gateway_port}",
+        f"127.0.0.1:{grpc}",
+        f"http://127.0.0.1:{metrics}/metrics",
+        {SERVER: triton.process.pid, GATEWAY: gateway.process.pid},
     )
 
 
@@ -186,6 +195,7 @@ def run_locust(out: Path, endpoints: Endpoints, images: Path, profile: Profile) 
         "LOADTEST_TRITON_GRPC": endpoints.triton_grpc,
         "LOADTEST_METRICS_URL": endpoints.metrics,
         "LOADTEST_STEPS_OUT": str(steps_file),
+        "LOADTEST_STACK_PIDS": ",".join(f"{name}={pid}" for name, pid in endpoints.processes.items()),
         "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
     }
     command = [
@@ -228,6 +238,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-real-images", action="store_true", help="rendered pages only")
     parser.add_argument("--images", type=int, help="how many real images (default: all; --quick: 8)")
     parser.add_argument("--no-roofline", action="store_true")
+    parser.add_argument(
+        "--no-batch-cost", action="store_true", help="skip the recognizers' cost per crop against batch size"
+    )
     return parser.parse_args(argv)
 
 
@@ -267,6 +280,17 @@ def main(argv: list[str] | None = None) -> int:
             load,
         )
 
+    costs: list[batch_cost.BatchCost] = []
+    if not args.no_batch_cost:
+        # the lines of the test images' pages are horizontal: their recognizers are the ones that batch
+        names = [
+            n
+            for n in batch_cost.batched_recognizers(args.repository)
+            if RECOGNIZERS[n].orientation == "horizontal"
+        ]
+        print(f"cost per crop against batch size: {', '.join(names)}...", flush=True)
+        costs = [batch_cost.measure(args.repository, name) for name in names]
+
     runs = []
     if profile.peer_s > 0:
         names = peer_runs.installed_peers()
@@ -290,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     report.write_summary(out, data)
     report.write_plots(steps, data["peers"], out)
     sections += report_sections(
-        data, steps, runs, roofline, twins, profile, images, time.monotonic() - started
+        data, steps, runs, roofline, costs, twins, profile, images, time.monotonic() - started
     )
     report.write_report(out, data, steps, sections)
     errors = sum(s["errors"] for s in steps)
@@ -304,6 +328,7 @@ def report_sections(
     steps: list[dict[str, Any]],
     runs: list[peer_runs.PeerRun],
     roofline: Any,
+    costs: list[batch_cost.BatchCost],
     twins: list[str],
     profile: Profile,
     images: list[tuple[bytes, str | None]],
@@ -322,6 +347,7 @@ def report_sections(
             ],
         ),
         ("Peers in process", peer_lines(data, runs)),
+        ("What batching buys on this machine", batching_lines(steps, costs)),
     ]
     if roofline is not None:
         sections.append(("Roofline", roofline_lines(data, steps, *roofline)))
@@ -371,6 +397,59 @@ def roofline_lines(
         "lowers both figures alike.",
     ]
     return lines
+
+
+def batching_lines(steps: list[dict[str, Any]], costs: list[batch_cost.BatchCost]) -> list[str]:
+    """The recognizers' cost per crop against batch size, the stack's CPU per image in both modes, and
+    what the two say batched / sequential can reach once the cores are saturated."""
+    cores = os.cpu_count() or 1
+    target = report.main_target(steps)
+    lines: list[str] = []
+    if costs:
+        lines += [
+            "Cost per crop against batch size, in process (ONNX Runtime on the served file, the instance's "
+            "threads, random crops at the first width bucket, wall ms per crop, lowest of a few passes, "
+            "measured before the stack started):",
+            "",
+            *batch_cost.report_lines(costs),
+            "",
+        ]
+    table = report.cpu_table(steps, target, cores)
+    if not table:
+        return [*lines, "The stack's CPU was not read (a stack this run did not start)."]
+    lines += [
+        f"CPU time of the stack's processes per image ({report.TARGET_LABEL[target]}; Triton's stubs by "
+        "model, the server, the gateway), and the images/s it allows when every core is busy:",
+        "",
+        *table,
+        "",
+    ]
+    levels = {s["users"] for s in steps if s["target"] == target}
+    level = TARGET_LEVEL if TARGET_LEVEL in levels else max(levels)
+    batched, sequential = (report.steps_of(steps, target, mode).get(level) for mode in report.MODES)
+    if batched is None or sequential is None:
+        return lines
+    cpu_b, cpu_s = report.cpu_ms_per_image(batched), report.cpu_ms_per_image(sequential)
+    if not (cpu_b and cpu_s):
+        return lines
+    measured = batched["images_per_s"] / max(sequential["images_per_s"], 1e-9)
+    text = (
+        f"At {level} users the cores are saturated, and images/s is the cores over the CPU per image: "
+        f"{cpu_b['all']:.0f} ms batched against {cpu_s['all']:.0f} ms sequential, so batched / sequential "
+        f"can reach at most **{cpu_s['all'] / cpu_b['all']:.2f}** here (measured {measured:.2f}). Of that "
+        f"CPU the recognizers took {cpu_b['recognizers']:.0f} against {cpu_s['recognizers']:.0f} ms and the "
+        f"python steps (crops, BLS round trips) {cpu_b['python steps']:.0f} against "
+        f"{cpu_s['python steps']:.0f} ms."
+    )
+    if costs:
+        first = costs[0]
+        text += (
+            f" A batch does not make a crop cheaper to compute on this CPU: {first.model} costs "
+            f"{first.served_ms[1]:.1f} ms for a crop alone and {first.served_ms[8]:.1f} ms a crop in a batch "
+            f"of 8 as served ({first.whole_ms[8]:.1f} ms run whole), so what batching saves is the work "
+            "around each request, and only that share of an image's CPU."
+        )
+    return [*lines, text]
 
 
 GPU_NOTE = [

@@ -26,20 +26,22 @@ def model_of(command_line: list[str]) -> str | None:
 
 
 class ServerCpu:
-    """Reads the CPU seconds (user + system) of a server process and its stubs, keyed by model."""
+    """Reads the CPU seconds (user + system) of a server process and its stubs, keyed by model; the
+    process itself and children that serve no model count as ``name``."""
 
-    def __init__(self, server_pid: int) -> None:
+    def __init__(self, server_pid: int, name: str = SERVER) -> None:
         self.server = psutil.Process(server_pid)
+        self.name = name
 
     def seconds(self) -> Counter[str]:
         totals: Counter[str] = Counter()
         for process in [self.server, *self.server.children(recursive=True)]:
             try:
                 times = process.cpu_times()
-                name = SERVER if process.pid == self.server.pid else model_of(process.cmdline())
+                name = None if process.pid == self.server.pid else model_of(process.cmdline())
             except psutil.Error:  # a stub that ended in between has nothing more to count
                 continue
-            totals[name or SERVER] += times.user + times.system
+            totals[name or self.name] += times.user + times.system
         return totals
 
 
@@ -47,3 +49,18 @@ def cpu_ms_per_item(before: Counter[str], after: Counter[str], items: int) -> di
     """Milliseconds of CPU per item by model between two readings (models that used any)."""
     spent = {name: (after[name] - before[name]) * 1000 / max(items, 1) for name in after}
     return {name: round(ms, 1) for name, ms in sorted(spent.items()) if ms >= 0.5}
+
+
+class StackCpu:
+    """The CPU seconds of several process trees read together (a Triton server and a gateway), keyed by
+    model or by each tree's name; ``spec`` is ``name=pid,...``."""
+
+    def __init__(self, spec: str) -> None:
+        pairs = [entry.strip().split("=", 1) for entry in spec.split(",") if entry.strip()]
+        self.readers = [ServerCpu(int(pid), name) for name, pid in pairs]
+
+    def seconds(self) -> Counter[str]:
+        totals: Counter[str] = Counter()
+        for reader in self.readers:
+            totals.update(reader.seconds())
+        return totals

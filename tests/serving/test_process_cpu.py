@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from ocrstack.serving.process_cpu import SERVER, ServerCpu, cpu_ms_per_item, model_of
+from ocrstack.serving.process_cpu import SERVER, ServerCpu, StackCpu, cpu_ms_per_item, model_of
 
 # Busy for about half a second of CPU, then waits to be read before it exits.
 BURN = (
@@ -52,3 +53,19 @@ def test_server_cpu_counts_each_model_stub(tmp_path: Path) -> None:
             child.kill()
         parent.kill()
         parent.wait()
+
+
+def test_a_stack_of_processes_counts_each_under_its_name() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", BURN])
+    try:
+        stack = StackCpu(f"gateway={busy.pid}, tritonserver={os.getpid()}")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and stack.seconds()["gateway"] < 0.4:
+            time.sleep(0.2)
+        seconds = stack.seconds()
+        assert set(seconds) == {"gateway", SERVER}
+        assert seconds["gateway"] >= 0.4 and seconds[SERVER] > 0
+        assert StackCpu("").seconds() == {}
+    finally:
+        busy.kill()
+        busy.wait()
