@@ -54,7 +54,13 @@ from benchmark_pipeline import (
 )
 from tqdm import tqdm
 
-from ocrstack.config import Orientation, detector_config, recognizer_config, recognizers_for
+from ocrstack.config import (
+    Orientation,
+    RecognizerConfig,
+    detector_config,
+    recognizer_config,
+    recognizers_for,
+)
 from ocrstack.evaluation.dataset import (
     KOREAN_DATA_ENV_VAR,
     Sample,
@@ -116,12 +122,20 @@ def latin_crop_figures(repository: Path, threads: int) -> dict[str, dict[str, fl
 
 
 def build_ours(
-    repository: Path, language: str, threads: int, second_reading: bool = True
+    repository: Path,
+    language: str,
+    threads: int,
+    second_reading: bool = True,
+    width_buckets: tuple[int, ...] | None = None,
 ) -> tuple[System, dict[Orientation, str]]:
     """The in-process pipeline with the recognizers the server would choose for ``language``, and the
-    second reader of mixed-script lines where the repository has it (as the server does)."""
+    second reader of mixed-script lines where the repository has it (as the server does); with
+    ``width_buckets``, the chosen recognizers pad crops to those instead of their records' own."""
     available = model_names(repository)
     chosen = recognizers_for(language, available)
+    records = {orientation: recognizer_config(name) for orientation, name in chosen.items()}
+    if width_buckets is not None:
+        records = {o: replace(record, width_buckets=width_buckets) for o, record in records.items()}
     paths = {orientation: onnx_file(repository, name) for orientation, name in chosen.items()}
     for path in (onnx_file(repository, DETECTOR), *paths.values()):
         if not path.is_file():
@@ -131,7 +145,7 @@ def build_ours(
         onnx_file(repository, DETECTOR),
         paths,
         detector_config(DETECTOR),
-        {orientation: recognizer_config(name) for orientation, name in chosen.items()},
+        records,
         threads=threads,
         second_reader=(onnx_file(repository, second), recognizer_config(second))
         if second_reading and second in available
@@ -415,7 +429,9 @@ def build_systems(args: argparse.Namespace) -> tuple[list[System], list[str], di
     systems = [ours]
     if args.baseline_repository is not None:
         second = args.baseline_second_reading
-        baseline, _ = build_ours(args.baseline_repository, LANGUAGE, args.threads, second)
+        # as it was served: every recognizer's crops padded to the default buckets, 320 wide at least
+        buckets = RecognizerConfig.width_buckets
+        baseline, _ = build_ours(args.baseline_repository, LANGUAGE, args.threads, second, buckets)
         systems.append(replace(baseline, name="baseline"))
     notes: list[str] = []
     if args.served:
