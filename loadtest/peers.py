@@ -76,6 +76,7 @@ class PeerRun:
     processes: int
     threads: int
     images_per_s: float
+    when: str = ""  # "before" or "after" the load test
 
 
 def run_split(name: str, processes: int, threads: int, images: list[bytes], seconds: float) -> PeerRun:
