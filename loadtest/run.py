@@ -422,8 +422,8 @@ def batching_lines(steps: list[dict[str, Any]], costs: list[batch_cost.BatchCost
     if costs:
         lines += [
             "Cost per crop against batch size, in process (ONNX Runtime on the served file, the instance's "
-            "threads, random crops at the first width bucket, wall ms per crop, lowest of a few passes, "
-            "measured before the stack started):",
+            "threads, random crops at the first width bucket, wall ms per crop over a pass of about 32 "
+            "crops, the lowest of three passes, measured before the stack started):",
             "",
             *batch_cost.report_lines(costs),
             "",
