@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -57,15 +56,17 @@ def test_server_cpu_counts_each_model_stub(tmp_path: Path) -> None:
 
 def test_a_stack_of_processes_counts_each_under_its_name() -> None:
     busy = subprocess.Popen([sys.executable, "-c", BURN])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        stack = StackCpu(f"gateway={busy.pid}, tritonserver={os.getpid()}")
+        stack = StackCpu(f"gateway={busy.pid}, tritonserver={idle.pid}")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and stack.seconds()["gateway"] < 0.4:
             time.sleep(0.2)
         seconds = stack.seconds()
         assert set(seconds) == {"gateway", SERVER}
-        assert seconds["gateway"] >= 0.4 and seconds[SERVER] > 0
+        assert seconds["gateway"] >= 0.4 and seconds[SERVER] < 0.4
         assert StackCpu("").seconds() == {}
     finally:
-        busy.kill()
-        busy.wait()
+        for process in (busy, idle):
+            process.kill()
+            process.wait()
