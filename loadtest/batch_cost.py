@@ -1,8 +1,8 @@
 """What a batch buys the recognizers on this machine: cost per crop against batch size, in process.
 
 Each batched recognizer of the model repository is run by ONNX Runtime on its served ONNX file, with the
-thread and spinning settings of its Triton config, on random crops at its first width bucket (where most
-lines fall), for batches of 1 to 16 crops:
+session and run options the embedded backend gives it (``ocrstack.serving.ort_options``), on random crops
+at its first width bucket (where most lines fall), for batches of 1 to 16 crops:
 
 - **whole**: the batch as one run, what a GPU backend (and the container's C++ backend) does;
 - **as served**: the batch cut into runs of at most ``max_elements_per_run`` input elements, as the
@@ -29,6 +29,7 @@ from google.protobuf import json_format
 from convert.repository import model_path
 from ocrstack.config import RECOGNIZERS
 from ocrstack.serving import batching
+from ocrstack.serving.ort_options import run_options, session_options
 from ocrstack.serving.repository import model_names, read_model_config
 
 BATCHES = (1, 2, 4, 8, 16)
@@ -55,15 +56,6 @@ def batched_recognizers(repository: Path) -> list[str]:
     ]
 
 
-def _session(onnx_file: Path, settings: batching.SessionSettings) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = settings.intra_op_threads
-    options.inter_op_num_threads = settings.inter_op_threads
-    if settings.allow_spinning is not None:
-        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(settings.allow_spinning)))
-    return ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
-
-
 def _ms_per_crop(run: Callable[[Feed], object], feed: Feed, runs_per_pass: int, passes: int) -> float:
     """Wall milliseconds per crop of a pass of ``runs_per_pass`` runs on ``feed``, the lowest of ``passes``
     passes, after one warm-up run (the first run of a shape allocates)."""
@@ -86,19 +78,22 @@ def measure(
     config = json_format.MessageToDict(read_model_config(model_dir), preserving_proto_field_name=True)
     settings = batching.session_settings(config)
     record = RECOGNIZERS[name]
-    session = _session(model_path(repository, name), settings)
+    session = ort.InferenceSession(
+        str(model_path(repository, name)), session_options(settings), providers=["CPUExecutionProvider"]
+    )
+    options = run_options(settings)
     width = record.width_buckets[0]
     input_name = session.get_inputs()[0].name
     outputs = [record.classes_output, record.class_scores_output]
     rng = np.random.default_rng(0)  # the cost of a run does not depend on the pixels
 
     def run(feed: Feed) -> object:
-        return session.run(outputs, feed)
+        return session.run(outputs, feed, options)
 
     def served(feed: Feed) -> object:
         rows = batching.rows_per_run(feed, settings.max_elements_per_run)
         return batching.run_in_slices(
-            lambda part: dict(zip(outputs, session.run(outputs, part), strict=True)), feed, rows
+            lambda part: dict(zip(outputs, session.run(outputs, part, options), strict=True)), feed, rows
         )
 
     whole: dict[int, float] = {}

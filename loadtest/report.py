@@ -12,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from ocrstack.serving.process_cpu import SERVER
+
 MODES = ("batched", "sequential")
 FIGURES = ("images_per_s", "p50_ms", "p95_ms", "p99_ms", "errors")
 COLORS = {"batched": "tab:blue", "sequential": "tab:orange"}
@@ -249,7 +251,8 @@ def model_table(steps: list[Step], target: str) -> list[str]:
     return rows
 
 
-CPU_GROUPS = ("detector", "recognizers", "python steps", "tritonserver", "gateway")
+GATEWAY = "gateway"  # the gateway's process in the per-window CPU figures; Triton's server is SERVER
+CPU_GROUPS = ("detector", "recognizers", "python steps", SERVER, GATEWAY)
 
 
 def cpu_group(name: str) -> str:
@@ -258,7 +261,7 @@ def cpu_group(name: str) -> str:
         return "detector"
     if name.startswith("text_recognition"):
         return "recognizers"
-    if name in ("tritonserver", "gateway"):
+    if name in (SERVER, GATEWAY):
         return name
     return "python steps"  # the python models: preprocessing, boxes, crop steps, ensembles' helpers
 

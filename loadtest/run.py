@@ -42,7 +42,6 @@ from ocrstack.serving.process_cpu import SERVER
 HERE = Path(__file__).resolve().parent
 LOCUSTFILE = HERE / "locustfile.py"
 TUNING_NOTES = HERE.parent / "docs" / "loadtest_tuning.md"
-GATEWAY = "gateway"  # the gateway's process, in the per-window CPU figures
 TARGET_LEVEL = 8  # users at which the batched / sequential target is set
 KOREAN_LINES = (
     "서울 지하철 2호선 강남역 출구 안내",
@@ -170,7 +169,7 @@ def start_stack(stack: ExitStack, repository: Path, workdir: Path) -> Endpoints:
         f"http://127.0.0.1:{gateway_port}",
         f"127.0.0.1:{grpc}",
         f"http://127.0.0.1:{metrics}/metrics",
-        {SERVER: triton.process.pid, GATEWAY: gateway.process.pid},
+        {SERVER: triton.process.pid, report.GATEWAY: gateway.process.pid},
     )
 
 

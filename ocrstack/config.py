@@ -183,7 +183,10 @@ KOREAN_ARCHITECTURES: dict[Orientation, str] = {
 # The lines model was fine-tuned on lines padded only to their own width, and Korean lines are short (a
 # word, a plate, a button): narrower first buckets read the rendered held-out set as well as the 320-wide
 # minimum did (0.8605 both) at about three quarters of its padded width there, less on real screens.
-KOREAN_LINE_WIDTH_BUCKETS = (96, 160, 224, 320, 480, 640, 960, 1280)
+KOREAN_WIDTH_BUCKETS: dict[Orientation, tuple[int, ...]] = {
+    "horizontal": (96, 160, 224, 320, 480, 640, 960, 1280),
+    "vertical": RecognizerConfig.width_buckets,
+}
 KOREAN_RECOGNIZERS: dict[Orientation, RecognizerConfig] = {
     orientation: RecognizerConfig(
         name=f"text_recognition_ko_{orientation[0]}",
@@ -194,7 +197,7 @@ KOREAN_RECOGNIZERS: dict[Orientation, RecognizerConfig] = {
         charset_file="korean",
         # Lines of Latin letters and digits are checked by the Chinese/English model (mixed_script).
         second_reader="text_recognition_ch" if orientation == "horizontal" else None,
-        **({"width_buckets": KOREAN_LINE_WIDTH_BUCKETS} if orientation == "horizontal" else {}),
+        width_buckets=KOREAN_WIDTH_BUCKETS[orientation],
     )
     for orientation, architecture in KOREAN_ARCHITECTURES.items()
 }

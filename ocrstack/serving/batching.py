@@ -113,7 +113,7 @@ class SessionSettings:
     graph_optimization: str = DEFAULT_GRAPH_LEVEL
     enable_mem_arena: bool | None = None
     enable_mem_pattern: bool | None = None
-    # Runs give the CPU arena's unused memory back at their end (onnxruntime_backend.run_options): the
+    # Runs give the CPU arena's unused memory back at their end (ort_options.run_options): the
     # memory stays flat whatever input shapes come, at the price of allocating it again on the next run
     # (docs/memory.md). Only this backend reads the key.
     arena_shrinkage: bool = True

@@ -27,7 +27,8 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 from ocrstack.serving import batching
-from ocrstack.serving.batching import ModelTensor, ServingConfig, SessionSettings
+from ocrstack.serving.batching import ModelTensor, ServingConfig
+from ocrstack.serving.ort_options import run_options, session_options
 
 
 def model_path(model_directory: Path, version: str, filename: str) -> Path:
@@ -38,31 +39,6 @@ def model_path(model_directory: Path, version: str, filename: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no ONNX model at {path}")
     return path
-
-
-def session_options(settings: SessionSettings) -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = settings.intra_op_threads
-    options.inter_op_num_threads = settings.inter_op_threads
-    options.execution_mode = (
-        ort.ExecutionMode.ORT_PARALLEL if settings.parallel_execution else ort.ExecutionMode.ORT_SEQUENTIAL
-    )
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, settings.graph_optimization)
-    if settings.enable_mem_arena is not None:
-        options.enable_cpu_mem_arena = settings.enable_mem_arena
-    if settings.enable_mem_pattern is not None:
-        options.enable_mem_pattern = settings.enable_mem_pattern
-    if settings.allow_spinning is not None:
-        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(settings.allow_spinning)))
-    return options
-
-
-def run_options(settings: SessionSettings) -> ort.RunOptions:
-    """Runs give the CPU arena's unused memory back at their end (where the arena is on)."""
-    options = ort.RunOptions()
-    if settings.arena_shrinkage and settings.enable_mem_arena is not False:
-        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-    return options
 
 
 def model_tensors(node_args: Sequence[Any]) -> list[ModelTensor]:
