@@ -11,7 +11,7 @@ CHECKPOINTS := $(BUILD)/checkpoints
 CANDIDATE_CHECKPOINTS := $(BUILD)/candidate_checkpoints
 PROMTOOL := $(BUILD)/tools/promtool
 REPOSITORY := model_repository
-DEBIAN_PACKAGES := fonts-noto-cjk fonts-nanum fonts-unfonts-core fonts-baekmuk hunspell-ko fontconfig
+DEBIAN_PACKAGES := fonts-noto-cjk fonts-nanum fonts-unfonts-core fonts-baekmuk xfonts-baekmuk hunspell-ko fontconfig
 
 HTTP_PORT ?= 8000
 GRPC_PORT ?= 8001

@@ -43,6 +43,7 @@ from ocrstack.models import build_model
 from ocrstack.pipeline.ctc import ctc_greedy_decode
 from ocrstack.pipeline.preprocess import choose_width_bucket, recognition_batch, resized_width
 from ocrstack.pipeline.stages import recognition_chunks
+from ocrstack.synth.bitmap_fonts import installed_bitmap_fonts, load_bitmap_font
 from ocrstack.synth.fonts import PREFERRED_FAMILIES, FontFace, faces_for_script
 from ocrstack.weights.checkpoint import load_checkpoint
 from training.charset import load_charset
@@ -93,6 +94,13 @@ def split_fonts(faces: Sequence[FontFace] | None = None) -> tuple[list[FontFace]
     heldout = [face for face in faces if face.path in heldout_paths]
     train = [face for face in faces if face.path not in heldout_paths]
     return train, heldout
+
+
+def training_bitmap_fonts(heldout: Sequence[FontFace]) -> list[Path]:
+    """The installed bitmap strikes with Hangul (``xfonts-baekmuk``) whose family is not held out: the
+    held-out Baekmuk Dotum is held out as pixels too."""
+    held = {family_of(face) for face in heldout}
+    return [path for path in installed_bitmap_fonts() if load_bitmap_font(path).family not in held]
 
 
 def heldout_set(

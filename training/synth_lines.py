@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 
 from ocrstack.pipeline.geometry import rotate_to_horizontal
+from ocrstack.synth.bitmap_fonts import BitmapFont, bitmap_text_mask, load_bitmap_font
 from ocrstack.synth.fonts import FontFace, faces_for_script, font_codepoints
-from ocrstack.synth.render import text_mask
+from ocrstack.synth.render import load_font, text_mask
 from training import photo_effects
 from training.corpus import PLATE_REGIONS, Corpus, default_corpus
 
@@ -41,6 +42,12 @@ SCREEN_SHARE = 0.15
 # Screen text as small as UI buttons and menus set it: rows of this many pixels, margins included
 # (the text itself 9-29 pixels high).
 SCREEN_ROW_PX = (16, 31)
+# Of the photo-like horizontal lines, when bitmap strikes are given: small text drawn with a bitmap font's
+# own pixel glyphs (``ocrstack.synth.bitmap_fonts``), as Korean web pages and forms set it at 10-16 px;
+# most of them at the small sizes screens use most.
+BITMAP_SHARE = 0.1
+SMALL_STRIKE_PX = 16
+SMALL_STRIKE_SHARE = 0.75
 
 
 def _luma(rgb: np.ndarray) -> float:
@@ -123,6 +130,8 @@ class SyntheticLines:
     covers all of its text. Vertical samples get shorter texts by default, as columns are short.
     ``letter_spacing``: the range of extra spacing between characters, in ems, for the half of the
     samples that get any; ``None`` draws every sample with its font's own spacing.
+    ``bitmap_fonts``: PCF strikes (:func:`ocrstack.synth.bitmap_fonts.installed_bitmap_fonts`) that draw
+    a share of the photo-like horizontal lines as screens draw small text (:data:`BITMAP_SHARE`).
     """
 
     def __init__(
@@ -136,6 +145,7 @@ class SyntheticLines:
         corpus: Corpus | None = None,
         letter_spacing: tuple[float, float] | None = LETTER_SPACING,
         photo: float = 0.0,
+        bitmap_fonts: Sequence[str | Path] = (),
     ) -> None:
         if not 0.0 <= photo <= 1.0:
             raise ValueError(f"photo is a share of the samples, 0 to 1: {photo}")
@@ -148,6 +158,7 @@ class SyntheticLines:
         self.max_chars = max_chars or (12 if vertical else 25)
         self.corpus = corpus or default_corpus()
         self._coverage = {face.path: font_codepoints(Path(face.path)) for face in self.fonts}
+        self.bitmap_fonts = [load_bitmap_font(path) for path in bitmap_fonts]
 
     def fonts_for(self, text: str) -> list[FontFace]:
         codes = {ord(char) for char in text}
@@ -176,6 +187,10 @@ class SyntheticLines:
             tracking = 0.0
             if self.letter_spacing is not None and rng.random() < 0.5:
                 tracking = float(rng.uniform(*self.letter_spacing))
+            if photo_like and self._draws_bitmap(rng):
+                bitmap = self._bitmap_line(text, face, rng)
+                if bitmap is not None:
+                    return bitmap, text
             try:
                 if photo_like and self._stacks_region(text, rng):
                     mask = self._stacked_region_mask(text, face, tracking, rng)
@@ -186,6 +201,30 @@ class SyntheticLines:
             compose = self._compose_photo if photo_like else self._compose
             return compose(mask, rng), text
         raise RuntimeError(f"no drawable text in {MAX_TRIES} tries (sample {index}, seed {self.seed})")
+
+    def _draws_bitmap(self, rng: np.random.Generator) -> bool:
+        return bool(self.bitmap_fonts) and not self.vertical and rng.random() < BITMAP_SHARE
+
+    def _bitmap_line(self, text: str, face: FontFace, rng: np.random.Generator) -> np.ndarray | None:
+        """``text`` set in a bitmap strike that has its Hangul (the Latin letters and digits in ``face``,
+        without anti-aliasing, at the strike's size) on a flat or gradient fill with a few pixels of
+        margin, brought up to ``height``; ``None`` when no strike covers the text."""
+        wide = {char for char in text if ord(char) >= 0x1100}
+        strikes = [font for font in self.bitmap_fonts if wide <= font.glyphs.keys()]
+        small = [font for font in strikes if font.pixel_size <= SMALL_STRIKE_PX]
+        if small and rng.random() < SMALL_STRIKE_SHARE:
+            strikes = small
+        if not strikes:
+            return None
+        font: BitmapFont = strikes[int(rng.integers(len(strikes)))]
+        fallback = load_font(face.path, font.pixel_size, face.index)
+        tracking = int(rng.random() < 0.2)
+        mask = bitmap_text_mask(text, font, tracking, fallback)
+        if not mask.any():
+            return None
+        margins = [(int(rng.integers(0, 6)), int(rng.integers(0, 6))), (int(rng.integers(0, 9)),) * 2]
+        pixels = (np.pad(mask, margins) > 0).astype(np.float32)[..., None]
+        return self._screen_row(pixels, rng)
 
     def _stacks_region(self, text: str, rng: np.random.Generator) -> bool:
         """Whether a plate line ("서울12가3456") is drawn with its region name stacked in one cell."""
@@ -248,8 +287,13 @@ class SyntheticLines:
         small_w = max(1, round(mask.shape[1] * small_h / mask.shape[0]))
         small = cv2.resize(mask, (small_w, small_h), interpolation=cv2.INTER_AREA)
         pixels = (small >= rng.uniform(0.25, 0.5)).astype(np.float32)[..., None]
+        return self._screen_row(pixels, rng)
+
+    def _screen_row(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Whole-pixel text (``float [h, w, 1]``, 1 where ink) coloured on a screen's fill, turned if
+        vertical, upscaled to ``height`` as the pipeline upscales a small crop, sometimes saved as JPEG."""
         fg, bg, bg_end = pick_colors(rng)
-        canvas = gradient_background((small_h, small_w), bg, bg_end, rng)
+        canvas = gradient_background((pixels.shape[0], pixels.shape[1]), bg, bg_end, rng)
         image = np.clip(np.rint(canvas * (1 - pixels) + fg[::-1].astype(np.float32) * pixels), 0, 255)
         if self.vertical:
             image = rotate_to_horizontal(image)

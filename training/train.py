@@ -50,7 +50,7 @@ from ocrstack.models.korean_rec import KoreanRecognizer
 from ocrstack.pipeline.preprocess import recognition_batch
 from ocrstack.weights.checkpoint import Checkpoint, load_checkpoint, read_checksums, save_checkpoint
 from training.charset import load_charset, out_of_charset
-from training.evaluate import batch_width, evaluate, heldout_set, split_fonts
+from training.evaluate import batch_width, evaluate, heldout_set, split_fonts, training_bitmap_fonts
 from training.frozen_body import FrozenPrefix, PrefixedRecognizer
 from training.synth_lines import SyntheticLines
 
@@ -293,9 +293,14 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
         )
         write_curves(history, out)
 
-    train_faces, _ = split_fonts()
+    train_faces, heldout_faces = split_fonts()
     lines = SyntheticLines(
-        args.seed, fonts=train_faces, vertical=vertical, max_chars=args.max_chars, photo=args.photo
+        args.seed,
+        fonts=train_faces,
+        vertical=vertical,
+        max_chars=args.max_chars,
+        photo=args.photo,
+        bitmap_fonts=training_bitmap_fonts(heldout_faces),
     )
     # Batch s is batch s % G of group s // G (G = --width-group): a pure function of s, so a resumed
     # run sees what an uninterrupted one would have; resuming re-renders the group it stopped in.

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from ocrstack.synth.fonts import FontFace
 from ocrstack.synth.render import text_mask
-from training import synth_lines
+from tests.synth.test_synth_bitmap_fonts import GLYPHS, write_pcf
+from training import evaluate, synth_lines
 from training.charset import load_charset, out_of_charset
 from training.synth_lines import MIN_LUMA_CONTRAST, SyntheticLines, pick_colors
 
@@ -122,3 +126,36 @@ def test_screen_lines_are_deterministic_rows_of_the_line_height(monkeypatch: pyt
         image, text = lines[index]
         assert image.dtype == np.uint8 and image.shape[0] == 48 and text
         assert again[index][0].tobytes() == image.tobytes()
+
+
+def test_bitmap_lines_set_covered_text_in_the_strike_and_fall_back_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    strike = tmp_path / "small.pcf"
+    write_pcf(strike, GLYPHS)
+    monkeypatch.setattr(synth_lines, "BITMAP_SHARE", 1.0)
+    lines = SyntheticLines(6, photo=1.0, bitmap_fonts=[strike])
+    face = lines.fonts_for("가나")[0]
+    row = lines._bitmap_line("가나 x7", face, np.random.default_rng(3))
+    assert row is not None and row.dtype == np.uint8 and row.shape[0] == 48
+    assert row.shape[1] > 48 and row.std() > 10  # a line with ink, upscaled from a 4-pixel strike
+    assert lines._bitmap_line("가다", face, np.random.default_rng(3)) is None  # 다 is not in the strike
+    again = SyntheticLines(6, photo=1.0, bitmap_fonts=[strike])
+    for index in range(6):  # lines the strike cannot set are drawn as before: still deterministic
+        image, text = lines[index]
+        assert image.shape[0] == 48 and text
+        assert again[index][0].tobytes() == image.tobytes()
+    assert not SyntheticLines(6, vertical=True, photo=1.0, bitmap_fonts=[strike])._draws_bitmap(
+        np.random.default_rng(0)
+    )
+
+
+def test_training_strikes_leave_out_the_held_out_families(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held, kept = tmp_path / "dotum.pcf", tmp_path / "gulim.pcf"
+    write_pcf(held, GLYPHS, foundry="Baekmuk", family="Dotum")
+    write_pcf(kept, GLYPHS, foundry="Baekmuk", family="Gulim")
+    monkeypatch.setattr(evaluate, "installed_bitmap_fonts", lambda: [held, kept])
+    heldout = [FontFace(tmp_path / "dotum.ttf", 0, ("Baekmuk Dotum",))]
+    assert evaluate.training_bitmap_fonts(heldout) == [kept]
