@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import itertools
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +75,18 @@ def test_a_tiny_load_test_writes_its_summary_with_no_errors(
         "locust_stats.csv",
     ):
         assert (out / name).stat().st_size > 0, name
+
+
+def test_the_users_of_every_level_start_spread_over_the_whole_image_list() -> None:
+    # In a process of its own: importing Locust patches the standard library for gevent.
+    script = (
+        "from loadtest.locustfile import first_image\n"
+        "print([[first_image(user, 16) for user in range(n)] for n in (1, 2, 3, 4, 6, 8, 16)])"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    for starts in ast.literal_eval(done.stdout.strip().splitlines()[-1]):
+        n = len(starts)
+        assert len(set(starts)) == n  # no two users of a level on the same sequence
+        ends = [*sorted(starts), sorted(starts)[0] + 16]
+        assert max(b - a for a, b in itertools.pairwise(ends)) <= -(-16 * 2 // n)  # no long unread stretch
+        assert n < 8 or max(starts) >= 12  # the second half is reached too (user k at image k: max 7)
