@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ocrstack.pipeline.geometry import rotate_to_horizontal
-from ocrstack.synth.bitmap_fonts import BitmapFont, bitmap_text_mask, load_bitmap_font
+from ocrstack.synth.bitmap_fonts import BitmapFont, bitmap_text_mask, installed_bitmap_fonts, load_bitmap_font
 from ocrstack.synth.fonts import FontFace, faces_for_script, font_codepoints
 from ocrstack.synth.render import load_font, text_mask
 from training import photo_effects
@@ -336,13 +336,17 @@ class SyntheticLines:
 
 
 def measure_lines_per_second(
-    n: int = 300, vertical: bool = False, seed: int = 0, photo: float = 0.0
+    n: int = 300,
+    vertical: bool = False,
+    seed: int = 0,
+    photo: float = 0.0,
+    bitmap_fonts: Sequence[str | Path] = (),
 ) -> float:
     """Lines per second of one generator on one core (OpenCV held to one thread)."""
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        lines = SyntheticLines(seed, vertical=vertical, photo=photo)
+        lines = SyntheticLines(seed, vertical=vertical, photo=photo, bitmap_fonts=bitmap_fonts)
         lines[0]  # font loading and coverage out of the timing
         start = time.perf_counter()
         for index in range(1, n + 1):
@@ -360,14 +364,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vertical", action="store_true")
     parser.add_argument("--benchmark", action="store_true")
     parser.add_argument("--photo", type=float, default=0.0, help="share of photo-like lines")
+    parser.add_argument(
+        "--bitmap-fonts", action="store_true", help="set some photo-like lines in bitmap strikes"
+    )
     args = parser.parse_args(argv)
+    strikes = installed_bitmap_fonts() if args.bitmap_fonts else []
     if args.benchmark:
-        rate = measure_lines_per_second(args.count, args.vertical, args.seed, args.photo)
+        rate = measure_lines_per_second(args.count, args.vertical, args.seed, args.photo, strikes)
         kind = "vertical" if args.vertical else "horizontal"
-        print(f"{rate:.1f} lines/s on one core ({kind}, photo-like share {args.photo})")
+        shares = f"photo-like share {args.photo}, {len(strikes)} bitmap strikes"
+        print(f"{rate:.1f} lines/s on one core ({kind}, {shares})")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        lines = SyntheticLines(args.seed, vertical=args.vertical, photo=args.photo)
+        lines = SyntheticLines(args.seed, vertical=args.vertical, photo=args.photo, bitmap_fonts=strikes)
         labels = []
         for index in range(args.count):
             image, text = lines[index]
