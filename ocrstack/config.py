@@ -182,7 +182,8 @@ KOREAN_ARCHITECTURES: dict[Orientation, str] = {
 }
 # The lines model was fine-tuned on lines padded only to their own width, and Korean lines are short (a
 # word, a plate, a button): narrower first buckets read the rendered held-out set as well as the 320-wide
-# minimum did (0.8605 both) at about three quarters of its padded width there, less on real screens.
+# minimum did (0.8605 both, with the weights of then) at about three quarters of its padded width there,
+# less on real screens.
 KOREAN_WIDTH_BUCKETS: dict[Orientation, tuple[int, ...]] = {
     "horizontal": (96, 160, 224, 320, 480, 640, 960, 1280),
     "vertical": RecognizerConfig.width_buckets,
