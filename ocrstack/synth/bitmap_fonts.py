@@ -269,13 +269,16 @@ def bitmap_text_mask(
     missing = sorted({char for char in text if char != " " and char not in font.glyphs})
     if missing and fallback is None:
         raise KeyError(f"{font.family} {font.pixel_size}px has no glyph for {''.join(missing)!r}")
+    # Each missing character drawn once, however often the line repeats it.
+    drawn = {char: _fallback_glyph(char, font, fallback) for char in missing} if fallback else {}
+    glyphs = font.glyphs | drawn
     height = font.ascent + font.descent
     pen, placed = 0, []
     for char in text:
-        if char == " " and " " not in font.glyphs:
+        if char not in glyphs:  # a space the strike lacks
             pen += max(1, font.pixel_size // 2) + tracking
             continue
-        glyph = font.glyphs.get(char) or _fallback_glyph(char, font, fallback)  # type: ignore[arg-type]
+        glyph = glyphs[char]
         placed.append((pen + glyph.left, font.ascent - glyph.ascent, glyph.pixels))
         pen += glyph.advance + tracking
     shift = max([0] + [-x for x, _, _ in placed])  # a first glyph that starts left of the pen
