@@ -238,7 +238,7 @@ class SyntheticLines:
         """A plate's mask with its two-syllable region name stacked in one cell at the left, each syllable
         half the line's height and squat, as older plates print it; the label keeps the reading order."""
         column = text_mask(text[:2], face.path, self.height, True, face.index)
-        cell_width = max(4, round(self.height * rng.uniform(0.5, 0.9)))
+        cell_width = max(4, round(self.height * rng.uniform(0.35, 0.9)))
         cell = cv2.resize(column, (cell_width, self.height), interpolation=cv2.INTER_AREA)
         rest = text_mask(text[2:], face.path, self.height, False, face.index, tracking)
         gap = np.zeros((self.height, round(self.height * rng.uniform(0.05, 0.2))), np.uint8)
