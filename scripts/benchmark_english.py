@@ -12,9 +12,11 @@ capitals (some paragraphs all in capitals, as on signs), numbers and punctuation
 mono, bold, italic) and degraded as a photograph is: small text (14 to 36 pixels high), blur, sensor
 noise, uneven light, low contrast and JPEG.
 
-Two sets, both fixed by ``--seed``:
+Three sets, all fixed by ``--seed``:
 
 - crops: each line alone with a few pixels of margin, read by recognition only;
+- signs: one to three words, mostly in capitals and often letter-spaced (0.05 to 0.5 em), as shop fronts
+  and doors set them, degraded like the lines and read by recognition only;
 - pages: the same lines, several to a page, rendered and degraded as one image, read by the full
   pipeline (detection, crops, recognition) in process and, with ``--served``, by the ``ocr`` ensemble
   on an embedded Triton server started on free loopback ports.
@@ -77,6 +79,13 @@ CAPITALS_SHARE = 0.15  # paragraphs set in capitals, as signs and headings often
 LINES_PER_PAGE = (3, 7)
 PAGE_WIDTH = 960  # pixels of a page as finally seen
 PAGE_MARGIN = 32  # pixels at render size
+# Signs: one to three words, mostly in capitals, often letter-spaced (tracking in ems), as shop fronts,
+# doors and plates set them; the word-space rule must find their word gaps and no gap inside a word.
+SIGN_WORDS = (1, 2, 3)
+SIGN_WORD_WEIGHTS = (0.45, 0.35, 0.2)
+SIGN_CASES = (("upper", 0.6), ("title", 0.3), ("as is", 0.1))
+SIGN_TRACKING = (0.05, 0.5)
+SIGN_TRACKED_SHARE = 0.7
 
 
 # ------------------------------------------------------------------------------------------------ text
@@ -148,6 +157,25 @@ def paragraph_lines(rng: np.random.Generator, count: int) -> list[str]:
         if len(line) >= LINE_CHARS[0]:
             lines.append(line)
     return lines[:count]
+
+
+def sign_texts(rng: np.random.Generator, count: int) -> list[str]:
+    """``count`` sign texts: :data:`SIGN_WORDS` words, cased as :data:`SIGN_CASES` says, a few with a
+    number."""
+    words, p = english_words()
+    cases, case_p = zip(*SIGN_CASES, strict=True)
+    texts = []
+    for _ in range(count):
+        tokens = [
+            str(words[rng.choice(len(words), p=p)])
+            for _ in range(rng.choice(SIGN_WORDS, p=SIGN_WORD_WEIGHTS))
+        ]
+        if rng.random() < 0.1:
+            tokens.append(_number(rng))
+        case = rng.choice(cases, p=case_p)
+        text = " ".join(tokens)
+        texts.append(text.upper() if case == "upper" else text.title() if case == "title" else text)
+    return texts
 
 
 # -------------------------------------------------------------------------------------------- images
@@ -233,6 +261,29 @@ def line_crops(seed: int, count: int) -> list[tuple[np.ndarray, str, Look]]:
             text, look.font.path, height, look.fg, look.bg, padding=padding, font_index=look.font.index
         )
         crops.append((degrade(image, look.text_height / RENDER_HEIGHT, look, rng), text, look))
+    return crops
+
+
+def sign_crops(seed: int, count: int) -> list[tuple[np.ndarray, str, Look]]:
+    """``count`` degraded sign crops (:func:`sign_texts`), letter-spaced :data:`SIGN_TRACKED_SHARE` of
+    the time, their texts and how each was drawn."""
+    rng = np.random.default_rng([seed, 2])
+    fonts = benchmark_fonts()
+    crops = []
+    for text in sign_texts(rng, count):
+        look = random_look(rng, fonts)
+        tracking = float(rng.uniform(*SIGN_TRACKING)) if rng.random() < SIGN_TRACKED_SHARE else 0.0
+        mask = text_mask(text, look.font.path, RENDER_HEIGHT, font_index=look.font.index, tracking=tracking)
+        padding = int(rng.integers(2, 12))
+        alpha = np.pad(mask, padding).astype(np.float32)[..., None] / 255.0
+        image = np.float32(look.bg) * (1 - alpha) + np.float32(look.fg) * alpha
+        crops.append(
+            (
+                degrade(np.rint(image).astype(np.uint8), look.text_height / RENDER_HEIGHT, look, rng),
+                text,
+                look,
+            )
+        )
     return crops
 
 
@@ -384,6 +435,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     crops = line_crops(args.seed, args.lines)
     results = {"crops": read_crops(readers, crops)}
     print_table(f"crops: {len(crops)} lines, recognition only (seed {args.seed})", results["crops"])
+    signs = sign_crops(args.seed, args.lines)
+    results["signs"] = read_crops(readers, signs)
+    print_table(f"signs: {len(signs)} crops, recognition only (seed {args.seed})", results["signs"])
     if not args.no_pages:
         page_set = pages(args.seed, args.lines)
         page_readers: dict[str, Callable[[np.ndarray], list[str]]] = {

@@ -114,6 +114,16 @@ def test_lines_in_capitals_need_less_doubt():
     assert read("Keep_Out_Next", gap_blank=0.98) == "KeepOutNext"  # mostly lower case
 
 
+def test_no_space_leaves_a_letter_alone_but_a_one_letter_word():
+    # a wide letter or a letter-spaced sign's gap, not a word gap: "H OTEL", "OPE N"
+    assert read("N_OTE") == "NOTE"
+    assert read("x_ten") == "xten"
+    # the gaps are taken from left to right: once "ab" and "c" are one token, "abc" may part from "de"
+    assert read("ab_c_de") == "abc de"
+    assert read("keep_a_note") == "keep a note"
+    assert read("ab_3") == "ab 3"  # a number alone is a token
+
+
 def test_gap_doubt_sums_what_the_blank_steps_lost():
     classes, probs = best_path("ab_c", word_gap=5, gap_blank=0.8)
     firsts, lasts = character_runs(classes[0])
