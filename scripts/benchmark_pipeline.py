@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ocrstack.config import DETECTORS, RECOGNIZERS, detector_config, recognizer_config
+from ocrstack.config import DETECTORS, RECOGNIZERS, RecognizerConfig, detector_config, recognizer_config
 from ocrstack.evaluation.dataset import DATA_ENV_VAR, Sample, TextBox, by_kind, data_root, load_samples
 from ocrstack.evaluation.metrics import (
     Counts,
@@ -105,6 +105,14 @@ def model_onnx(name: str) -> Path:
     return served if served.is_file() else CANDIDATE_ONNX / f"{name}.onnx"
 
 
+def second_reader_of(record: RecognizerConfig) -> tuple[Path, RecognizerConfig] | None:
+    """The ONNX file and record of the model that reads again what ``record``'s model doubts, as the
+    server does (``ocrstack.pipeline.mixed_script``); None where it names none or it is not exported."""
+    if record.second_reader is None or not model_onnx(record.second_reader).is_file():
+        return None
+    return model_onnx(record.second_reader), recognizer_config(record.second_reader)
+
+
 def build_ours(
     detector: Path,
     recognizer: Path,
@@ -112,8 +120,10 @@ def build_ours(
     detector_model: str = DEFAULT_DETECTOR_MODEL,
     recognizer_model: str = DEFAULT_RECOGNIZER_MODEL,
     word_spaces: bool | None = None,
+    second_reading: bool = True,
 ) -> System:
-    """Our pipeline; ``word_spaces`` overrides the recognizer record's word-space rule where given."""
+    """Our pipeline; ``word_spaces`` overrides the recognizer record's word-space rule where given;
+    ``second_reading``: doubtful lines read again by the record's second reader, as served."""
     recognizer_record = recognizer_config(recognizer_model)
     if word_spaces is not None:
         recognizer_record = dataclasses.replace(recognizer_record, word_spaces=word_spaces)
@@ -123,6 +133,7 @@ def build_ours(
         detector_config(detector_model),
         {"horizontal": recognizer_record},
         threads=threads,
+        second_reader=second_reader_of(recognizer_record) if second_reading else None,
     )
 
     def read_page(image: np.ndarray) -> Lines:
@@ -481,6 +492,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="the word-space rule on or off (default: as the recognizer's record says)",
     )
     parser.add_argument(
+        "--second-reading",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="doubtful Latin lines read again by the recognizer's second reader, as served (default: on)",
+    )
+    parser.add_argument(
         "--detector", type=Path, default=None, help="our detection ONNX file (default: the model's)"
     )
     parser.add_argument(
@@ -559,6 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.detector_model,
             args.recognizer_model,
             args.word_spaces,
+            args.second_reading,
         ),
         *(PEERS[peer][0](args.threads, not args.peer_without_cls) for peer in args.peers),
     ]
@@ -576,6 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "detector_model": args.detector_model,
             "recognizer_model": args.recognizer_model,
             "word_spaces": args.word_spaces,
+            "second_reading": args.second_reading,
             "threads": args.threads,
             "repeats": args.repeats,
             "peer_angle_classifier": not args.peer_without_cls,

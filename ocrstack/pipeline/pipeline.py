@@ -134,7 +134,7 @@ class OcrPipeline:
         """Every line read with enough confidence, in reading order."""
         quads, _ = self.detect(image_bgr)
         lines = cut_lines(image_bgr, quads)
-        results = self._read(lines.crops, lines.orientations)
+        results = self._read(lines.crops, lines.orientations, page=True)
         read = [
             TextLine(quad, text, score, orientation)
             for quad, (text, score), orientation in zip(lines.quads, results, lines.orientations, strict=True)
@@ -172,17 +172,17 @@ class OcrPipeline:
         return text_rows(quads - border, crop.shape)
 
     def recognize(
-        self, crops: Sequence[np.ndarray], orientation: Orientation = "horizontal"
+        self, crops: Sequence[np.ndarray], orientation: Orientation = "horizontal", floor: float = 0.0
     ) -> list[tuple[str, float]]:
         """Read crops, already laid out as rows, with the recognizer for ``orientation``: crops of one
         width bucket are batched together, at most ``rec_batch_size`` per call. Results come back in
-        the crops' order."""
+        the crops' order. ``floor``: the score below which a page drops a line (:mod:`.mixed_script`)."""
         recognizer = self.recognizers[orientation]
         results = self._recognize_with(recognizer, crops)
         second = self.second_reader
         if second is None or second.config.name != recognizer.config.second_reader:
             return results
-        again = lines_to_read_again(results, recognizer.config)
+        again = lines_to_read_again(results, recognizer.config, floor)
         keep_better(results, again, self._recognize_with(second, [crops[i] for i in again]))
         return results
 
@@ -197,12 +197,16 @@ class OcrPipeline:
                 results[index] = result
         return results
 
-    def _read(self, crops: list[np.ndarray], orientations: list[Orientation]) -> list[tuple[str, float]]:
+    def _read(
+        self, crops: list[np.ndarray], orientations: list[Orientation], page: bool = False
+    ) -> list[tuple[str, float]]:
         """Route each crop (vertical ones already turned on their side) to its orientation's
-        recognizer, or to the horizontal one when there is no other."""
+        recognizer, or to the horizontal one when there is no other; ``page``: the lines of a page,
+        which drops those read below its threshold."""
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for orientation, indices in route(orientations, list(self.recognizers)).items():
-            read = self.recognize([crops[i] for i in indices], orientation)
+            floor = self._min_score(orientation) if page else 0.0
+            read = self.recognize([crops[i] for i in indices], orientation, floor)
             for index, result in zip(indices, read, strict=True):
                 results[index] = result
         return results

@@ -63,7 +63,7 @@ class TritonPythonModel:
         self.recognition.models_for(language)  # an unknown language fails before any work
         quads, _ = boxes_from_detection(probability, plan, image.shape, self.detector)
         lines = cut_lines(image, quads)
-        read = await self.recognition.read(lines.crops, lines.orientations, language)
+        read = await self.recognition.read(lines.crops, lines.orientations, language, page=True)
         keep = read.confident
         return PageResult(
             to_sent_pixels(lines.quads[keep], plan, image.shape),

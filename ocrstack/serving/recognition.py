@@ -95,29 +95,35 @@ class BlsRecognition:
             raise ValueError(error.args[0]) from None
 
     async def read(
-        self, crops: Sequence[np.ndarray], orientations: Sequence[Orientation], language: str
+        self,
+        crops: Sequence[np.ndarray],
+        orientations: Sequence[Orientation],
+        language: str,
+        page: bool = False,
     ) -> ReadCrops:
-        """Crops already laid out as rows (vertical ones turned), each read by its orientation's model."""
+        """Crops already laid out as rows (vertical ones turned), each read by its orientation's model;
+        ``page``: the lines of a page, which drops those read below the model's ``min_score``."""
         models = self.models_for(language)
         texts: list[str] = [""] * len(crops)
         scores = np.zeros(len(crops), np.float32)
         confident = np.zeros(len(crops), bool)
         for orientation, indices in route(orientations, list(models)).items():
             served = self.recognizers[models[orientation]]
-            read = await self._read_with_second_reader(served, [crops[i] for i in indices])
+            floor = served.config.min_score if page else 0.0
+            read = await self._read_with_second_reader(served, [crops[i] for i in indices], floor)
             for index, (text, score) in zip(indices, read, strict=True):
                 texts[index], scores[index] = text, score
                 confident[index] = score >= served.config.min_score
         return ReadCrops(texts, scores, confident)
 
     async def _read_with_second_reader(
-        self, served: ServedRecognizer, crops: list[np.ndarray]
+        self, served: ServedRecognizer, crops: list[np.ndarray], floor: float
     ) -> list[tuple[str, float]]:
         """``served``'s readings, the lines its record's ``second_reader`` should check read again
         by it where the repository has it, and the better of each pair kept (:mod:`mixed_script`)."""
         results = await self._recognize(served, crops)
         second = self.recognizers.get(served.config.second_reader or "")
-        again = lines_to_read_again(results, served.config) if second is not None else []
+        again = lines_to_read_again(results, served.config, floor) if second is not None else []
         if second is None or not again:
             return results
         keep_better(results, again, await self._recognize(second, [crops[i] for i in again]))

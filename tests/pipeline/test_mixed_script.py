@@ -105,3 +105,38 @@ def test_confident_hangul_lines_are_read_once() -> None:
     crops = [np.full((48, 96, 3), 128, np.uint8)] * 2
     assert [text for text, _ in _pipeline(first, second).recognize(crops)] == ["한글"] * 2
     assert second.crops == 0
+
+
+CH = recognizer_config("text_recognition_ch")
+
+
+@pytest.mark.parametrize(
+    ("reading", "floor", "again"),
+    [
+        (("PACIRC", 0.6), 0.0, True),  # a doubtful Latin line
+        (("PACIFIC", 0.95), 0.0, False),  # read with confidence: once
+        (("商户名称 CODE", 0.6), 0.0, False),  # Chinese in it: the second reading could only lose it
+        (("SO PIP", 0.4), 0.0, True),  # a crop a caller cut is text: however doubtful
+        (("SO PIP", 0.4), 0.5, False),  # on a page it is dropped, and not brought back
+        (("12-03", 0.6), 0.0, False),  # no Latin words
+    ],
+)
+def test_the_chinese_english_model_has_only_its_doubtful_latin_lines_read_again(
+    reading: tuple[str, float], floor: float, again: bool
+) -> None:
+    assert CH.second_reader is not None and CH.second_reading_latin_below is not None
+    assert needs_second_reading(reading, CH, floor) is again
+
+
+def test_the_korean_model_has_its_latin_lines_read_again_below_the_page_threshold_too() -> None:
+    assert needs_second_reading(("Menu", 0.2), KO, floor=0.5)
+
+
+def test_a_page_drops_what_the_first_reader_doubts_even_where_the_second_is_sure() -> None:
+    first, second = TextEngine("PACIRF", "PACIR", 0.3), TextEngine("PACIF", "PACIF", 0.99)
+    ch = Recognizer.from_engine(first, replace(CH, use_space_char=False, word_spaces=False))
+    v6 = Recognizer.from_engine(second, replace(recognizer_config(CH.second_reader or ""), word_spaces=False))
+    pipeline = OcrPipeline(object(), None, {"horizontal": ch}, second_reader=v6)  # type: ignore[arg-type]
+    crops = [np.full((48, 96, 3), 128, np.uint8)]
+    assert pipeline.recognize(crops, floor=0.5)[0][0] == "PACIR" and second.crops == 0
+    assert pipeline.recognize(crops)[0][0] == "PACIF" and second.crops == 1

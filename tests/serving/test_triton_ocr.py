@@ -43,11 +43,14 @@ def grpc_client(options: ServerOptions) -> grpcclient.InferenceServerClient:
 
 @pytest.fixture(scope="module")
 def reference(exported_repository: Path) -> OcrPipeline:
+    second = recognizer_config(REC).second_reader
+    assert second is not None
     return OcrPipeline.from_onnx(
         model_path(exported_repository, "text_detection"),
         {"horizontal": model_path(exported_repository, REC)},
         detector_config(),
         {"horizontal": recognizer_config(REC)},
+        second_reader=(model_path(exported_repository, second), recognizer_config(second)),
     )
 
 
