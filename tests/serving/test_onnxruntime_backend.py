@@ -320,9 +320,8 @@ def test_runs_give_the_arena_back_unless_it_is_off(
     _load(backend, tmp_path).execute([FakeRequest(x=_x(1))])
     assert seen == ["cpu:0"]
     for settings in (
-        backend.batching.SessionSettings(
-            enable_mem_arena=False
-        ),  # an arena that is off has nothing to give back
+        # an arena that is off has nothing to give back
+        backend.batching.SessionSettings(enable_mem_arena=False),
         backend.batching.session_settings({"parameters": {"arena_shrinkage": {"string_value": "0"}}}),
     ):
         with pytest.raises(RuntimeError):  # no entry
