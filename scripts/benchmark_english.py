@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ocrstack.config import detector_config, recognizer_config
 from ocrstack.evaluation.metrics import Counts, character_counts, normalize_text, token_counts, total
 from ocrstack.pipeline import OcrPipeline
+from ocrstack.pipeline.mixed_script import keep_better, lines_to_read_again
 from ocrstack.synth.fonts import FontFace, installed_faces
 from ocrstack.synth.render import LineSpec, render_page, render_text_line, text_mask
 from scripts.benchmark_pipeline import model_onnx, second_reader_of
@@ -407,6 +408,29 @@ def read_pages(
     return out
 
 
+def second_reading_sweep(
+    pipeline: OcrPipeline, crops: Sequence[tuple[np.ndarray, str, Look]], thresholds: Sequence[float]
+) -> dict[str, dict[str, float]]:
+    """The crops read as served with ``second_reading_latin_below`` at each threshold: figures and the
+    share of the lines read again (each model reads every crop once; the readings are then combined as
+    :mod:`ocrstack.pipeline.mixed_script` combines them)."""
+    recognizer, second = pipeline.recognizers["horizontal"], pipeline.second_reader
+    if second is None:
+        raise SystemExit(f"{recognizer.config.name} has no second reader in this repository")
+    images, expected = [image for image, _, _ in crops], [text for _, text, _ in crops]
+    first = OcrPipeline(pipeline.detector, pipeline.det_cfg, pipeline.recognizers).recognize(images)
+    again_all = OcrPipeline(pipeline.detector, pipeline.det_cfg, {"horizontal": second}).recognize(images)
+    out = {}
+    for threshold in thresholds:
+        config = dataclasses.replace(recognizer.config, second_reading_latin_below=threshold)
+        again = lines_to_read_again(first, config)
+        read = list(first)
+        keep_better(read, again, [again_all[i] for i in again])
+        figures_read = figures([text for text, _ in read], expected)
+        out[f"latin below {threshold:g}"] = {**figures_read, "read_again": len(again) / max(len(images), 1)}
+    return out
+
+
 def print_table(title: str, results: dict[str, dict[str, float]]) -> None:
     print(f"\n{title}")
     header = ("token F1", "P", "R", "char F1", "exact", "ideal sp.")
@@ -430,6 +454,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--detector-model", default=DETECTOR, help="detector config record, in process")
     parser.add_argument("--recognizer-model", default=RECOGNIZER, help="recognizer config record, in process")
+    parser.add_argument(
+        "--second-reading-sweep",
+        type=float,
+        nargs="+",
+        metavar="T",
+        help="also read the crops and signs with the second reader asked below each confidence T",
+    )
     args = parser.parse_args(argv)
 
     readers = in_process(args.threads, args.detector_model, args.recognizer_model)
@@ -439,6 +470,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     signs = sign_crops(args.seed, args.lines)
     results["signs"] = read_crops(readers, signs)
     print_table(f"signs: {len(signs)} crops, recognition only (seed {args.seed})", results["signs"])
+    if args.second_reading_sweep:
+        for name, items in (("crops", crops), ("signs", signs)):
+            sweep = second_reading_sweep(readers["rule on"], items, args.second_reading_sweep)
+            results[f"{name}_second_reading"] = sweep
+            print_table(f"{name}: the second reader asked below each confidence (seed {args.seed})", sweep)
+            print("  share read again: " + ", ".join(f"{k} {v['read_again']:.2f}" for k, v in sweep.items()))
     if not args.no_pages:
         page_set = pages(args.seed, args.lines)
         page_readers: dict[str, Callable[[np.ndarray], list[str]]] = {
