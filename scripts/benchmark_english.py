@@ -274,17 +274,18 @@ def sign_crops(seed: int, count: int) -> list[tuple[np.ndarray, str, Look]]:
     for text in sign_texts(rng, count):
         look = random_look(rng, fonts)
         tracking = float(rng.uniform(*SIGN_TRACKING)) if rng.random() < SIGN_TRACKED_SHARE else 0.0
-        mask = text_mask(text, look.font.path, RENDER_HEIGHT, font_index=look.font.index, tracking=tracking)
         padding = int(rng.integers(2, 12))
-        alpha = np.pad(mask, padding).astype(np.float32)[..., None] / 255.0
-        image = np.float32(look.bg) * (1 - alpha) + np.float32(look.fg) * alpha
-        crops.append(
-            (
-                degrade(np.rint(image).astype(np.uint8), look.text_height / RENDER_HEIGHT, look, rng),
-                text,
-                look,
-            )
+        image = render_text_line(
+            text,
+            look.font.path,
+            RENDER_HEIGHT + 2 * padding,
+            look.fg,
+            look.bg,
+            padding=padding,
+            font_index=look.font.index,
+            tracking=tracking,
         )
+        crops.append((degrade(image, look.text_height / RENDER_HEIGHT, look, rng), text, look))
     return crops
 
 

@@ -180,14 +180,16 @@ def render_text_line(
     vertical: bool = False,
     padding: int = 4,
     font_index: int = 0,
+    tracking: float = 0.0,
 ) -> np.ndarray:
     """A BGR uint8 crop of one line, as a recognizer sees it.
 
     Horizontal: ``[height, W, 3]``; vertical: ``[H, height, 3]`` (``height`` is then the column's width),
     characters top to bottom. The text is fitted to ``height - 2 * padding`` pixels across the reading
-    direction (see :func:`text_mask`), with ``padding`` background pixels on every side.
+    direction (see :func:`text_mask`, which also says what ``tracking`` is), with ``padding`` background
+    pixels on every side.
     """
-    mask = text_mask(text, font_path, height - 2 * padding, vertical, font_index)
+    mask = text_mask(text, font_path, height - 2 * padding, vertical, font_index, tracking)
     mask = np.pad(mask, padding)
     background = np.empty((*mask.shape, 3), dtype=np.uint8)
     background[:] = _to_bgr(bg).astype(np.uint8)

@@ -217,7 +217,8 @@ def import_all(
     models_dir = models_dir or package_models_dir(package)
     names = importable_configs(package)
     if only_served:
-        names = [name for name in names if name in served_model_names()]
+        served = served_model_names()
+        names = [name for name in names if name in served]
     written = {}
     for name in tqdm(names, desc=f"importing {package} weights", unit="model"):
         path = out_dir / f"{name}.pt"
