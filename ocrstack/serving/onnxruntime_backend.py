@@ -9,10 +9,12 @@ The official container serves the same configs with its C++ backend, whose conve
 ``optimization.execution_accelerators.gpu_execution_accelerator``.
 
 With the CPU memory arena on (ONNX Runtime's default), every run asks the arena to give back what it no
-longer uses once the run ends (parameter ``arena_shrinkage``, on unless "0"). Without that the arena keeps
-the high-water mark of the input shapes it has seen: the detector, fed a new size bucket with each page
-size, held 1.5 GB per instance after 16 runs over 8 sizes up to 1984 x 1984, and 0.14 GB with it; the
-price is the memory allocated again on each run, about 40 % more detector time (docs/memory.md).
+longer uses once the run ends (parameter ``arena_shrinkage``, on unless "0"), or with ``arena_budget_mib``
+only once the instance's resident memory is above that budget. Without that the arena keeps the
+high-water mark of the input shapes it has seen: the detector, fed a new size bucket with each page size,
+held 1.5 GB per instance after 16 runs over 8 sizes up to 1984 x 1984, and 0.14 GB with it; the price of
+giving it back after every run is the memory allocated again on each run, 1.6x the detector's time
+(docs/memory.md).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import triton_python_backend_utils as pb_utils
 
 from ocrstack.serving import batching
 from ocrstack.serving.batching import ModelTensor, ServingConfig
-from ocrstack.serving.ort_options import run_options, session_options
+from ocrstack.serving.ort_options import over_arena_budget, run_options, session_options
 
 
 def model_path(model_directory: Path, version: str, filename: str) -> Path:
@@ -71,7 +73,8 @@ class TritonPythonModel:
         self.session: ort.InferenceSession | None = ort.InferenceSession(
             str(path), sess_options=session_options(self.config.session), providers=providers
         )
-        self.run_options = run_options(self.config.session)
+        self.shrinking_run = run_options(self.config.session)
+        self.keeping_run = run_options(self.config.session, shrink=False)
         batching.check_against_model(
             self.config,
             model_tensors(self.session.get_inputs()),
@@ -141,7 +144,8 @@ class TritonPythonModel:
         try:
             if self.session is None:
                 raise RuntimeError("the model has been finalized")
-            session, options = self.session, self.run_options
+            session = self.session
+            options = self.shrinking_run if over_arena_budget(self.config.session) else self.keeping_run
             feed = batching.concatenate(batch)
             limit = self.config.session.max_elements_per_run
             slice_rows = batching.rows_per_run(feed, limit) if self.config.batched else None

@@ -6,9 +6,15 @@ as that backend runs it (``loadtest/batch_cost.py``), so that both run a model t
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import onnxruntime as ort
 
 from ocrstack.serving.batching import SessionSettings
+
+STATM = Path("/proc/self/statm")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def session_options(settings: SessionSettings) -> ort.SessionOptions:
@@ -28,9 +34,27 @@ def session_options(settings: SessionSettings) -> ort.SessionOptions:
     return options
 
 
-def run_options(settings: SessionSettings) -> ort.RunOptions:
-    """Runs give the CPU arena's unused memory back at their end (where the arena is on)."""
+def run_options(settings: SessionSettings, shrink: bool = True) -> ort.RunOptions:
+    """Runs give the CPU arena's unused memory back at their end (where the arena is on and ``shrink``)."""
     options = ort.RunOptions()
-    if settings.arena_shrinkage and settings.enable_mem_arena is not False:
+    if shrink and settings.arena_shrinkage and settings.enable_mem_arena is not False:
         options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
     return options
+
+
+def resident_mib() -> int | None:
+    """This process's resident memory in MiB; None where ``/proc`` does not say (not Linux)."""
+    try:
+        pages = int(STATM.read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * PAGE_SIZE >> 20
+
+
+def over_arena_budget(settings: SessionSettings) -> bool:
+    """Whether the next run should give the arena back: always without a budget (or when the process's
+    memory cannot be read), else once the process's resident memory is above it."""
+    if not settings.arena_budget_mib:
+        return True
+    resident = resident_mib()
+    return resident is None or resident > settings.arena_budget_mib

@@ -23,6 +23,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+from ocrstack.serving import ort_options
+
 BIAS = np.array([0.5, 1.0, 1.5, 2.0], np.float32)
 
 
@@ -326,6 +328,34 @@ def test_runs_give_the_arena_back_unless_it_is_off(
     ):
         with pytest.raises(RuntimeError):  # no entry
             backend.run_options(settings).get_run_config_entry("memory.enable_memory_arena_shrinkage")
+
+
+def test_with_a_budget_runs_give_the_arena_back_only_above_it(
+    backend: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    original = ort.InferenceSession.run
+
+    def recording_run(self: Any, names: Any, feed: Any, options: ort.RunOptions) -> Any:
+        try:
+            seen.append(options.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0")
+        except RuntimeError:  # no entry: the arena is kept
+            seen.append(False)
+        return original(self, names, feed, options)
+
+    monkeypatch.setattr(ort.InferenceSession, "run", recording_run)
+    model = _load(backend, tmp_path, parameters={"arena_budget_mib": {"string_value": "500"}})
+    for resident in (499, 500, 501, None):  # None: memory unreadable, so give it back to be safe
+        monkeypatch.setattr(ort_options, "resident_mib", lambda resident=resident: resident)
+        model.execute([FakeRequest(x=_x(1))])
+    assert seen == [False, False, True, True]
+    with pytest.raises(ValueError, match="arena_budget_mib"):
+        backend.batching.session_settings({"parameters": {"arena_budget_mib": {"string_value": "-1"}}})
+
+
+def test_resident_memory_is_read_on_linux() -> None:
+    resident = ort_options.resident_mib()
+    assert resident is None or 10 < resident < 1 << 20
 
 
 def test_thread_parameters_are_honoured(backend: types.ModuleType, tmp_path: Path) -> None:
