@@ -94,10 +94,12 @@ def korean_page() -> np.ndarray:
     return page
 
 
-def prepare_images(folder: Path, real: bool = True, limit: int | None = None) -> list[dict[str, Any]]:
+def prepare_images(
+    folder: Path, real: bool = True, limit: int | None = None, rendered: bool = True
+) -> list[dict[str, Any]]:
     """The real pages and scenes (when the set is present; ``limit`` of them, spread over the set) and two
-    rendered pages, written to ``folder`` with ``images.json`` ([{"file", "lang"}]) as the locustfile
-    reads them."""
+    rendered pages (unless not ``rendered``), written to ``folder`` with ``images.json`` ([{"file",
+    "lang"}]) as the locustfile reads them."""
     from convert.parity_inputs import rendered_page
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -111,12 +113,13 @@ def prepare_images(folder: Path, real: bool = True, limit: int | None = None) ->
             name = f"real_{sample.kind}_{sample.path.name}"
             (folder / name).write_bytes(sample.path.read_bytes())
             entries.append({"file": name, "lang": sample.lang})
-    for name, image, lang in (
-        ("rendered_page.png", rendered_page(), "en"),
-        ("rendered_korean.png", korean_page(), "ko"),
-    ):
-        (folder / name).write_bytes(_png(image))
-        entries.append({"file": name, "lang": lang})
+    if rendered:
+        for name, image, lang in (
+            ("rendered_page.png", rendered_page(), "en"),
+            ("rendered_korean.png", korean_page(), "ko"),
+        ):
+            (folder / name).write_bytes(_png(image))
+            entries.append({"file": name, "lang": lang})
     (folder / "images.json").write_text(json.dumps(entries, indent=1))
     return entries
 
@@ -236,6 +239,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--step-s", type=float)
     parser.add_argument("--peer-s", type=float, help="seconds per peer split (0: no peers)")
     parser.add_argument("--no-real-images", action="store_true", help="rendered pages only")
+    parser.add_argument(
+        "--no-rendered-images", action="store_true", help="the real images only (the development set's)"
+    )
     parser.add_argument("--images", type=int, help="how many real images (default: all; --quick: 8)")
     parser.add_argument("--no-roofline", action="store_true")
     parser.add_argument(
@@ -262,7 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     out = args.out or HERE / "results" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    entries = prepare_images(out / "images", not args.no_real_images, profile.images)
+    entries = prepare_images(
+        out / "images", not args.no_real_images, profile.images, not args.no_rendered_images
+    )
+    if not entries:
+        raise SystemExit("no images: the real set is absent and --no-rendered-images asks for no others")
     images = [((out / "images" / e["file"]).read_bytes(), e["lang"]) for e in entries]
     print(f"{len(images)} images in {out / 'images'}", flush=True)
     device = device_description()
