@@ -34,15 +34,21 @@ def test_columns_are_turned_before_reading() -> None:
 
 def test_a_crop_is_read_whole_when_nothing_is_found_or_one_row_fills_it() -> None:
     assert text_rows(quads(), (30, 120)) is None
-    assert text_rows(quads((4, 5, 116, 26)), (30, 120)) is None
+    assert text_rows(quads((4, 2, 116, 28)), (30, 120)) is None
     # Two words of one line, found apart, still fill the crop together.
-    assert text_rows(quads((4, 5, 60, 26), (64, 6, 116, 25)), (30, 120)) is None
+    assert text_rows(quads((4, 2, 60, 28), (64, 3, 116, 27)), (30, 120)) is None
+
+
+def test_a_row_with_room_above_and_below_is_cut_out_as_a_button_label() -> None:
+    # A button: the label spans the width but under 0.8 of the height; cut with a tenth of its height.
+    (label,) = bounds(text_rows(quads((4, 8, 116, 23)), (30, 120)))
+    assert label == (2, 6, 118, 24)
 
 
 def test_padding_and_an_emblem_are_left_out() -> None:
     # A plate in a black frame: one row of text, a sixth of the crop's height.
     (plate,) = bounds(text_rows(quads((10, 92, 240, 130)), (224, 256)))
-    assert plate == (2, 84, 248, 138)  # the row with a fifth of its height as margin
+    assert plate == (6, 88, 244, 134)  # the row with a tenth of its height as margin
     # A logo: the emblem on the left is no text.
     (name,) = bounds(text_rows(quads((40, 5, 118, 22)), (31, 119)))
     assert name[0] > 30 and name[2] == 119
@@ -67,7 +73,7 @@ def test_readings_of_a_whole_crop_are_kept_and_rows_are_joined_with_spaces() -> 
     found = [None, text_rows(quads((224, 26, 353, 38), (19, 3, 226, 42)), (57, 379))]
     expanded = CropRows.expand(crops, "auto", found)
     assert expanded.owners == [0, 1, 1] and expanded.split == [False, True]
-    assert [row.shape[0] for row in expanded.rows[1:]] == [50, 18]  # with their margins
+    assert [row.shape[0] for row in expanded.rows[1:]] == [46, 16]  # with their margins
     joined = expanded.join([(" whole ", 0.5), ("eGov", 0.9), ("전자정부", 0.7)])
     assert joined[0] == (" whole ", 0.5)
     assert joined[1][0] == "eGov 전자정부" and joined[1][1] == pytest.approx((0.9 * 4 + 0.7 * 4) / 8)
