@@ -14,15 +14,15 @@ from ocrstack.config import DetectorConfig, Normalization, RecognizerConfig
 def normalize(image: np.ndarray, norm: Normalization) -> np.ndarray:
     """BGR uint8 H x W x 3 -> float32 C x H x W, in the channel order the network was trained with.
 
-    Each channel is written straight into its plane as ``value * gain + offset`` (the mean and std folded
-    in): one multiply and one add per plane instead of whole-image float copies and a transpose, a
-    tenth of the time on a detector input (within 1e-6 of ``(value * scale - mean) / std``)."""
+    Each channel is computed in place in its own plane, ``(value * scale - mean) / std`` in float32 as the
+    networks' parity was checked with, bit for bit: a sixth of the time of whole-image float copies and a
+    transpose on a detector input."""
     sources = (2, 1, 0) if norm.channel_order == "RGB" else (0, 1, 2)
     planes = np.empty((3, *image.shape[:2]), dtype=np.float32)
     for plane, source in enumerate(sources):
-        gain = np.float32(norm.scale / norm.std[plane])
-        np.multiply(image[..., source], gain, out=planes[plane])
-        planes[plane] += np.float32(-norm.mean[plane] / norm.std[plane])
+        np.multiply(image[..., source], np.float32(norm.scale), out=planes[plane])
+        planes[plane] -= np.float32(norm.mean[plane])
+        planes[plane] /= np.float32(norm.std[plane])
     return planes
 
 

@@ -17,7 +17,7 @@ def quads(*boxes: tuple[float, float, float, float]) -> np.ndarray:
 
 
 def bounds(rows: np.ndarray) -> list[tuple[int, int, int, int]]:
-    return [tuple(int(round(v)) for v in (*row.min(axis=0), *row.max(axis=0))) for row in rows]
+    return [tuple(round(v) for v in (*row.min(axis=0), *row.max(axis=0))) for row in rows]
 
 
 def test_columns_are_turned_before_reading() -> None:

@@ -77,6 +77,19 @@ def test_normalize_uses_per_channel_mean_and_std():
     assert np.allclose(out[:, 0, 0], [(0.2 - 0.1) / 0.5, 0.0, (0.2 - 0.3) / 1.0], atol=1e-6)
 
 
+def test_normalize_computes_in_float32_exactly_as_the_parity_checks_did():
+    # The exported models' parity was checked on (value * scale - mean) / std in float32: the same bits.
+    image = np.random.default_rng(0).integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    for norm in (
+        Normalization(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+        Normalization(mean=(0.1, 0.2, 0.3), std=(0.3, 0.2, 0.1), channel_order="RGB"),
+    ):
+        pixels = image[..., ::-1] if norm.channel_order == "RGB" else image
+        mean, std = np.float32(norm.mean), np.float32(norm.std)
+        reference = ((pixels.astype(np.float32) * np.float32(norm.scale) - mean) / std).transpose(2, 0, 1)
+        assert np.array_equal(normalize(image, norm), reference)
+
+
 def test_detection_input_shape_and_ratio():
     image = np.full((100, 200, 3), 255, dtype=np.uint8)
     batch, (ratio_h, ratio_w) = detection_input(image, DET)
