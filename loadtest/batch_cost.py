@@ -29,7 +29,7 @@ from google.protobuf import json_format
 from convert.repository import model_path
 from ocrstack.config import RECOGNIZERS
 from ocrstack.serving import batching
-from ocrstack.serving.ort_options import run_options, session_options
+from ocrstack.serving.ort_options import ArenaRuns, session_options
 from ocrstack.serving.repository import model_names, read_model_config
 
 BATCHES = (1, 2, 4, 8, 16)
@@ -81,19 +81,19 @@ def measure(
     session = ort.InferenceSession(
         str(model_path(repository, name)), session_options(settings), providers=["CPUExecutionProvider"]
     )
-    options = run_options(settings)
+    arena = ArenaRuns(settings)  # the arena kept or given back as the server's runs do
     width = record.width_buckets[0]
     input_name = session.get_inputs()[0].name
     outputs = [record.classes_output, record.class_scores_output]
     rng = np.random.default_rng(0)  # the cost of a run does not depend on the pixels
 
     def run(feed: Feed) -> object:
-        return session.run(outputs, feed, options)
+        return session.run(outputs, feed, arena.next())
 
     def served(feed: Feed) -> object:
         rows = batching.rows_per_run(feed, settings.max_elements_per_run)
         return batching.run_in_slices(
-            lambda part: dict(zip(outputs, session.run(outputs, part, options), strict=True)), feed, rows
+            lambda part: dict(zip(outputs, session.run(outputs, part, arena.next()), strict=True)), feed, rows
         )
 
     whole: dict[int, float] = {}

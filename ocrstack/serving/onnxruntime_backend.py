@@ -30,7 +30,7 @@ import triton_python_backend_utils as pb_utils
 
 from ocrstack.serving import batching
 from ocrstack.serving.batching import ModelTensor, ServingConfig
-from ocrstack.serving.ort_options import over_arena_budget, run_options, session_options
+from ocrstack.serving.ort_options import ArenaRuns, session_options
 
 
 def model_path(model_directory: Path, version: str, filename: str) -> Path:
@@ -73,8 +73,7 @@ class TritonPythonModel:
         self.session: ort.InferenceSession | None = ort.InferenceSession(
             str(path), sess_options=session_options(self.config.session), providers=providers
         )
-        self.shrinking_run = run_options(self.config.session)
-        self.keeping_run = run_options(self.config.session, shrink=False)
+        self.runs = ArenaRuns(self.config.session)
         batching.check_against_model(
             self.config,
             model_tensors(self.session.get_inputs()),
@@ -144,8 +143,7 @@ class TritonPythonModel:
         try:
             if self.session is None:
                 raise RuntimeError("the model has been finalized")
-            session = self.session
-            options = self.shrinking_run if over_arena_budget(self.config.session) else self.keeping_run
+            session, options = self.session, self.runs.next()
             feed = batching.concatenate(batch)
             limit = self.config.session.max_elements_per_run
             slice_rows = batching.rows_per_run(feed, limit) if self.config.batched else None

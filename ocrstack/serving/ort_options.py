@@ -58,3 +58,16 @@ def over_arena_budget(settings: SessionSettings) -> bool:
         return True
     resident = resident_mib()
     return resident is None or resident > settings.arena_budget_mib
+
+
+class ArenaRuns:
+    """The run options for a session's next run: the arena given back at its end where the settings say
+    so (with a budget, only while the process is above it)."""
+
+    def __init__(self, settings: SessionSettings) -> None:
+        self.settings = settings
+        self.shrinking = run_options(settings)
+        self.keeping = run_options(settings, shrink=False)
+
+    def next(self) -> ort.RunOptions:
+        return self.shrinking if over_arena_budget(self.settings) else self.keeping

@@ -327,7 +327,7 @@ def test_runs_give_the_arena_back_unless_it_is_off(
         backend.batching.session_settings({"parameters": {"arena_shrinkage": {"string_value": "0"}}}),
     ):
         with pytest.raises(RuntimeError):  # no entry
-            backend.run_options(settings).get_run_config_entry("memory.enable_memory_arena_shrinkage")
+            ort_options.run_options(settings).get_run_config_entry("memory.enable_memory_arena_shrinkage")
 
 
 def test_with_a_budget_runs_give_the_arena_back_only_above_it(
