@@ -308,19 +308,28 @@ def test_unrequested_outputs_are_not_computed(
     assert asked == [["z"]]
 
 
-def test_runs_give_the_arena_back_unless_it_is_off(
-    backend: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: list[str] = []
+@pytest.fixture
+def shrinkage(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Each session run's arena-shrinkage entry (None: the run keeps the arena), in order."""
+    seen: list[str | None] = []
     original = ort.InferenceSession.run
 
     def recording_run(self: Any, names: Any, feed: Any, options: ort.RunOptions) -> Any:
-        seen.append(options.get_run_config_entry("memory.enable_memory_arena_shrinkage"))
+        try:
+            seen.append(options.get_run_config_entry("memory.enable_memory_arena_shrinkage"))
+        except RuntimeError:  # no entry
+            seen.append(None)
         return original(self, names, feed, options)
 
     monkeypatch.setattr(ort.InferenceSession, "run", recording_run)
+    return seen
+
+
+def test_runs_give_the_arena_back_unless_it_is_off(
+    backend: types.ModuleType, tmp_path: Path, shrinkage: list[str | None]
+) -> None:
     _load(backend, tmp_path).execute([FakeRequest(x=_x(1))])
-    assert seen == ["cpu:0"]
+    assert shrinkage == ["cpu:0"]
     for settings in (
         # an arena that is off has nothing to give back
         backend.batching.SessionSettings(enable_mem_arena=False),
@@ -331,24 +340,13 @@ def test_runs_give_the_arena_back_unless_it_is_off(
 
 
 def test_with_a_budget_runs_give_the_arena_back_only_above_it(
-    backend: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shrinkage: list[str | None]
 ) -> None:
-    seen: list[bool] = []
-    original = ort.InferenceSession.run
-
-    def recording_run(self: Any, names: Any, feed: Any, options: ort.RunOptions) -> Any:
-        try:
-            seen.append(options.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0")
-        except RuntimeError:  # no entry: the arena is kept
-            seen.append(False)
-        return original(self, names, feed, options)
-
-    monkeypatch.setattr(ort.InferenceSession, "run", recording_run)
     model = _load(backend, tmp_path, parameters={"arena_budget_mib": {"string_value": "500"}})
     for resident in (499, 500, 501, None):  # None: memory unreadable, so give it back to be safe
         monkeypatch.setattr(ort_options, "resident_mib", lambda resident=resident: resident)
         model.execute([FakeRequest(x=_x(1))])
-    assert seen == [False, False, True, True]
+    assert shrinkage == [None, None, "cpu:0", "cpu:0"]
     with pytest.raises(ValueError, match="arena_budget_mib"):
         backend.batching.session_settings({"parameters": {"arena_budget_mib": {"string_value": "-1"}}})
 
