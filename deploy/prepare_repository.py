@@ -14,6 +14,9 @@ for the chosen engine; python models and ensembles are copied unchanged.
 - ``tensorrt``: Triton's TensorRT backend serving plans from ``build-engines``; starts in seconds, but
   the plans are one set per GPU model and TensorRT version.
 
+Every GPU engine also gives the recognizers (not their sequential twins) the dynamic batcher that the
+committed configs, written for CPUs, leave out.
+
 ``build-engines`` runs ``trtexec`` (inside ``nvcr.io/nvidia/tensorrt`` of the Triton release's month, so
 that the plans match the TensorRT in the Triton image) for every ONNX model with a config record: the
 optimisation profile comes from the record (``convert.tensorrt.shape_profile``) and the largest batch from
@@ -169,6 +172,23 @@ def gpu_instances(count: int) -> str:
     return f"instance_group [ {{ count: {count} kind: KIND_GPU }} ]"
 
 
+GPU_BATCHING = (
+    "# Added for the GPU engines: the chunks of concurrent requests are merged into one run, which costs\n"
+    "# little more than one chunk on a GPU (the committed config, for CPUs, runs each request on its own).\n"
+    "dynamic_batching { max_queue_delay_microseconds: 3000 }"
+)
+
+
+def with_gpu_batching(name: str, text: str) -> str:
+    """A batching model without a dynamic batcher (the recognizers) gets one, except a sequential twin,
+    which runs one request per execution on every engine."""
+    from ocrstack.config import record_name
+
+    if max_batch_size(text) <= 0 or _top_level_fields(text, "dynamic_batching") or record_name(name) != name:
+        return text
+    return text.rstrip("\n") + "\n" + GPU_BATCHING + "\n"
+
+
 def tensorrt_accelerator(profile: dict[str, str], cache_dir: str) -> str:
     """ONNX Runtime's TensorRT execution provider, FP16, with the engine cache and the record's profile."""
     parameters = {
@@ -209,7 +229,7 @@ def rewrite_for_engine(
     header = (
         f"# Prepared for the {engine!r} engine by deploy/prepare_repository.py from the committed file.\n"
     )
-    text = replace_field(text, "instance_group", gpu_instances(instances))
+    text = with_gpu_batching(name, replace_field(text, "instance_group", gpu_instances(instances)))
     if engine == "onnxruntime":
         return header + text
     if engine == "ort-tensorrt":

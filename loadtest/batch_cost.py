@@ -47,13 +47,8 @@ class BatchCost:
 
 
 def batched_recognizers(repository: Path) -> list[str]:
-    """The repository's recognizers served with a dynamic batcher (their twins and the detector are not)."""
-    served = model_names(repository)
-    return [
-        name
-        for name in sorted(served & set(RECOGNIZERS))
-        if read_model_config(repository / name).HasField("dynamic_batching")
-    ]
+    """The repository's recognizers that batched mode sends chunks of crops to (not their twins)."""
+    return sorted(model_names(repository) & set(RECOGNIZERS))
 
 
 def _ms_per_crop(run: Callable[[Feed], object], feed: Feed, runs_per_pass: int, passes: int) -> float:

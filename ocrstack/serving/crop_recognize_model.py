@@ -49,7 +49,7 @@ class TritonPythonModel:
         self.detector = detector_config(string_parameter(config, "detector", "text_detection"))
         self.default_language = string_parameter(config, "default_language", DEFAULT_LANGUAGE)
         repository = Path(args["model_repository"]).parent
-        self.recognition = BlsRecognition(repository, string_parameter(config, "recognition_mode", "batched"))
+        self.recognition = BlsRecognition.from_model_config(repository, config)
 
     async def execute(self, requests: list[Any]) -> list[Any]:
         pages = await asyncio.gather(*(self._read_page(r) for r in requests), return_exceptions=True)

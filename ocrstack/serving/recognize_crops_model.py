@@ -68,7 +68,7 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         self.default_language = string_parameter(config, "default_language", DEFAULT_LANGUAGE)
         repository = Path(args["model_repository"]).parent
-        self.recognition = BlsRecognition(repository, string_parameter(config, "recognition_mode", "batched"))
+        self.recognition = BlsRecognition.from_model_config(repository, config)
         detector = detector_config(string_parameter(config, "detector", "text_detection"))
         self.detector = crop_detector_config(detector)
 

@@ -21,8 +21,9 @@ from deploy_files import REPO_ROOT, load_prepare_repository
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from convert.repository import write_sequential_twin
 from convert.tensorrt import shape_profile
-from ocrstack.config import model_config
+from ocrstack.config import RECOGNIZERS, model_config
 
 prepare_repository = load_prepare_repository()
 SCRIPT = REPO_ROOT / "deploy" / "prepare_repository.py"
@@ -85,7 +86,25 @@ def test_onnxruntime_engine_puts_the_onnx_models_on_the_gpu(source: Path, tmp_pa
             assert (group.kind, group.count) == (mc.ModelInstanceGroup.KIND_GPU, 2)
             config.ClearField("instance_group")
             committed[name].ClearField("instance_group")
+            if not committed[name].HasField("dynamic_batching"):  # the recognizers: see the test below
+                config.ClearField("dynamic_batching")
         assert config == committed[name], name
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "ort-tensorrt"])
+def test_gpu_engines_batch_the_recognizers_but_not_their_twins(
+    source: Path, tmp_path: Path, engine: str
+) -> None:
+    write_sequential_twin(source, "text_recognition_ch")
+    committed = {p.parent.name: parse(p) for p in source.glob("*/config.pbtxt")}
+    configs = prepared(source, tmp_path / "served", engine)
+    for name in RECOGNIZERS:
+        if name in committed:
+            assert not committed[name].HasField("dynamic_batching"), name  # CPU configs run requests alone
+            assert configs[name].dynamic_batching.max_queue_delay_microseconds > 0, name
+    assert not configs["text_recognition_ch_sequential"].HasField("dynamic_batching")
+    assert configs["text_detection"].dynamic_batching == committed["text_detection"].dynamic_batching
+    assert not configs["ocr"].HasField("dynamic_batching")  # an ensemble is copied as it is
 
 
 def test_ort_tensorrt_engine_uses_the_record_profiles_and_a_cache(source: Path, tmp_path: Path) -> None:

@@ -170,8 +170,8 @@ def test_unknown_language_is_a_request_error(triton: ServerOptions) -> None:
 @pytest.mark.parametrize(("model", "recognizer"), [("ocr", REC), ("ocr_sequential", f"{REC}_sequential")])
 def test_recognizer_batches_only_in_batched_mode(triton: ServerOptions, model: str, recognizer: str) -> None:
     """Average executed batch (Δnv_inference_count / Δnv_inference_exec_count) at concurrency 8: above 1
-    in batched mode; exactly 1 in sequential mode, whose recognizer twin has no dynamic batcher to merge
-    the one-crop requests of different pages."""
+    in batched mode, whose requests carry a page's crops in chunks; exactly 1 in sequential mode, whose
+    one-crop requests go to a twin with no dynamic batcher to merge those of different pages."""
     metrics_url = f"http://127.0.0.1:{triton.metrics_port}/metrics"
     pages = [png(image) for _, image in images()]
     jobs = (pages * 8)[: max(16, len(pages))]
