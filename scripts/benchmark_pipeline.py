@@ -105,12 +105,18 @@ def model_onnx(name: str) -> Path:
     return served if served.is_file() else CANDIDATE_ONNX / f"{name}.onnx"
 
 
-def second_reader_of(record: RecognizerConfig) -> tuple[Path, RecognizerConfig] | None:
+def second_reader_of(
+    record: RecognizerConfig, width_buckets: tuple[int, ...] | None = None
+) -> tuple[Path, RecognizerConfig] | None:
     """The ONNX file and record of the model that reads again what ``record``'s model doubts, as the
-    server does (``ocrstack.pipeline.mixed_script``); None where it names none or it is not exported."""
+    server does (``ocrstack.pipeline.mixed_script``); None where it names none or it is not exported.
+    ``width_buckets`` replaces its record's where given."""
     if record.second_reader is None or not model_onnx(record.second_reader).is_file():
         return None
-    return model_onnx(record.second_reader), recognizer_config(record.second_reader)
+    second = recognizer_config(record.second_reader)
+    if width_buckets is not None:
+        second = dataclasses.replace(second, width_buckets=width_buckets)
+    return model_onnx(record.second_reader), second
 
 
 def build_ours(
@@ -121,19 +127,23 @@ def build_ours(
     recognizer_model: str = DEFAULT_RECOGNIZER_MODEL,
     word_spaces: bool | None = None,
     second_reading: bool = True,
+    width_buckets: tuple[int, ...] | None = None,
 ) -> System:
     """Our pipeline; ``word_spaces`` overrides the recognizer record's word-space rule where given;
-    ``second_reading``: doubtful lines read again by the record's second reader, as served."""
+    ``second_reading``: doubtful lines read again by the record's second reader, as served;
+    ``width_buckets`` replaces both recognizers' buckets where given."""
     recognizer_record = recognizer_config(recognizer_model)
     if word_spaces is not None:
         recognizer_record = dataclasses.replace(recognizer_record, word_spaces=word_spaces)
+    if width_buckets is not None:
+        recognizer_record = dataclasses.replace(recognizer_record, width_buckets=width_buckets)
     pipeline = OcrPipeline.from_onnx(
         detector,
         {"horizontal": recognizer},
         detector_config(detector_model),
         {"horizontal": recognizer_record},
         threads=threads,
-        second_reader=second_reader_of(recognizer_record) if second_reading else None,
+        second_reader=second_reader_of(recognizer_record, width_buckets) if second_reading else None,
     )
 
     def read_page(image: np.ndarray) -> Lines:
@@ -498,6 +508,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="doubtful Latin lines read again by the recognizer's second reader, as served (default: on)",
     )
     parser.add_argument(
+        "--width-buckets",
+        type=int,
+        nargs="+",
+        default=None,
+        help="widths our recognizer and its second reader pad crops to, ascending (default: their records')",
+    )
+    parser.add_argument(
         "--detector", type=Path, default=None, help="our detection ONNX file (default: the model's)"
     )
     parser.add_argument(
@@ -539,7 +556,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=20.0,
         help="seconds per peer and process x thread split (0: no split measurement)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    buckets = args.width_buckets
+    if buckets and (min(buckets) < 1 or buckets != sorted(set(buckets))):
+        parser.error(f"--width-buckets must be positive and ascending, got {buckets}")
+    return args
 
 
 def load_images(samples: Sequence[Sample]) -> dict[Path, np.ndarray]:
@@ -577,6 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.recognizer_model,
             args.word_spaces,
             args.second_reading,
+            tuple(args.width_buckets) if args.width_buckets else None,
         ),
         *(PEERS[peer][0](args.threads, not args.peer_without_cls) for peer in args.peers),
     ]
@@ -595,6 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "recognizer_model": args.recognizer_model,
             "word_spaces": args.word_spaces,
             "second_reading": args.second_reading,
+            "width_buckets": args.width_buckets,
             "threads": args.threads,
             "repeats": args.repeats,
             "peer_angle_classifier": not args.peer_without_cls,
