@@ -31,6 +31,7 @@ import triton_python_backend_utils as pb_utils
 from ocrstack.serving import batching
 from ocrstack.serving.batching import ModelTensor, ServingConfig
 from ocrstack.serving.ort_options import ArenaRuns, session_options
+from ocrstack.serving.python_model import coded_error_response
 
 
 def model_path(model_directory: Path, version: str, filename: str) -> Path:
@@ -48,13 +49,6 @@ def model_tensors(node_args: Sequence[Any]) -> list[ModelTensor]:
     return [
         ModelTensor(arg.name, arg.type, None if arg.shape is None else tuple(arg.shape)) for arg in node_args
     ]
-
-
-def error_response(message: str, code: str = "INVALID_ARG") -> Any:
-    """A per-request error: the other requests of the same execute still get their results."""
-    error_code = getattr(pb_utils.TritonError, code, None)
-    error = pb_utils.TritonError(message) if error_code is None else pb_utils.TritonError(message, error_code)
-    return pb_utils.InferenceResponse(output_tensors=[], error=error)
 
 
 class TritonPythonModel:
@@ -101,7 +95,7 @@ class TritonPythonModel:
             if problem is None:
                 problem = batching.request_error(arrays, self.config.inputs, self.config.max_batch_size)
             if problem is not None:
-                responses[index] = error_response(f"{self.config.name}: {problem}")
+                responses[index] = coded_error_response(f"{self.config.name}: {problem}")
                 continue
             feeds.append(arrays)
             ready.append(index)
@@ -156,7 +150,7 @@ class TritonPythonModel:
         except Exception as exc:  # one failing run must not take the other runs of this execute down
             rows = f"{len(batch)} request(s), {sum(sizes)} row(s)"
             message = f"{self.config.name}: onnxruntime failed on a batch of {rows}: {exc}"
-            return [error_response(message, "INTERNAL") for _ in requests]
+            return [coded_error_response(message, "INTERNAL") for _ in requests]
         return [
             pb_utils.InferenceResponse(
                 output_tensors=[pb_utils.Tensor(name, np.ascontiguousarray(part[name])) for name in asked]

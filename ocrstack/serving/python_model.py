@@ -7,11 +7,13 @@ from typing import Any
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from ocrstack.serving import batching
+
 
 def string_parameter(config: dict[str, Any], key: str, default: str) -> str:
     """A ``parameters { key: ... value: { string_value: ... } }`` entry of a model config, or ``default``."""
-    entry = config.get("parameters", {}).get(key)
-    return default if entry is None else str(entry["string_value"])
+    value = batching.string_parameter(config.get("parameters", {}), key)
+    return default if value is None else value
 
 
 def is_request_error(error: BaseException) -> bool:
@@ -26,11 +28,13 @@ def error_response(error: BaseException) -> Any:
     (400) for a request error, ``INTERNAL`` (502) otherwise. The message of a request error is meant
     for the client; an internal one names the exception class, for the server's log."""
     if is_request_error(error):
-        return _error(str(error) or type(error).__name__, "INVALID_ARG")
-    return _error(f"{type(error).__name__}: {error}", "INTERNAL")
+        return coded_error_response(str(error) or type(error).__name__, "INVALID_ARG")
+    return coded_error_response(f"{type(error).__name__}: {error}", "INTERNAL")
 
 
-def _error(message: str, code: str) -> Any:
+def coded_error_response(message: str, code: str = "INVALID_ARG") -> Any:
+    """A per-request error answer with a ``TritonError`` code by name: the other requests of the same
+    execute still get their results."""
     # Codes came to TritonError in the 23.x python backends; an older stub gets the message alone.
     value = getattr(pb_utils.TritonError, code, None)
     error = pb_utils.TritonError(message) if value is None else pb_utils.TritonError(message, value)
