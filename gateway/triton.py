@@ -18,7 +18,7 @@ import numpy as np
 import tritonclient.grpc.aio as grpcaio
 from tritonclient.utils import InferenceServerException
 
-from ocrstack.serving.client import OUTPUTS, OcrResult, result_from
+from ocrstack.serving.client import OUTPUTS, OcrResult, decode_texts, ocr_inputs, result_from
 
 log = logging.getLogger("gateway.triton")
 
@@ -88,10 +88,6 @@ def _bytes_input(name: str, values: Iterable[bytes]) -> grpcaio.InferInput:
     return tensor
 
 
-def _decode(values: np.ndarray) -> list[str]:
-    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values.reshape(-1)]
-
-
 class TritonGateway:
     """Typed calls to the served models; one instance per process, safe for concurrent use."""
 
@@ -105,13 +101,8 @@ class TritonGateway:
 
     async def ocr(self, model: str, image: bytes, lang: str | None) -> OcrResult:
         """Boxes, texts and scores of the ``ocr`` contract (``ocr``, ``ocr_sequential``, ``detection``)."""
-        data = np.frombuffer(image, dtype=np.uint8)
-        inputs = [grpcaio.InferInput("image", [data.size], "UINT8")]
-        inputs[0].set_data_from_numpy(data)
-        if lang is not None:
-            inputs.append(_bytes_input("lang", [lang.encode()]))
         outputs = [grpcaio.InferRequestedOutput(name) for name in OUTPUTS]
-        return result_from(await self._infer(model, inputs, outputs))
+        return result_from(await self._infer(model, ocr_inputs(grpcaio, image, lang), outputs))
 
     async def recognize(
         self, model: str, crops: list[bytes], lang: str | None, orientation: str, layout: str = "auto"
@@ -125,9 +116,9 @@ class TritonGateway:
             inputs.append(_bytes_input("lang", [lang.encode()]))
         response = await self._infer(model, inputs, None)
         return CropReading(
-            _decode(response.as_numpy("texts")),
+            decode_texts(response.as_numpy("texts")),
             response.as_numpy("scores").reshape(-1),
-            _decode(response.as_numpy("orientations")),
+            decode_texts(response.as_numpy("orientations")),
         )
 
     async def _infer(self, model: str, inputs: list, outputs: list | None):

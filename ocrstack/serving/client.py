@@ -24,7 +24,7 @@ class OcrResult:
 
 
 def ocr_inputs(protocol: ModuleType, image: bytes, lang: str | None = None) -> list[Any]:
-    """``protocol`` is ``tritonclient.http`` or ``tritonclient.grpc``."""
+    """``protocol`` is ``tritonclient.http``, ``tritonclient.grpc`` or ``tritonclient.grpc.aio``."""
     data = np.frombuffer(image, dtype=np.uint8)
     inputs = [protocol.InferInput("image", [data.size], "UINT8")]
     inputs[0].set_data_from_numpy(data)
@@ -35,11 +35,15 @@ def ocr_inputs(protocol: ModuleType, image: bytes, lang: str | None = None) -> l
     return inputs
 
 
+def decode_texts(values: np.ndarray) -> list[str]:
+    """A BYTES output as strings (UTF-8)."""
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values.reshape(-1)]
+
+
 def result_from(response: Any) -> OcrResult:
-    texts = response.as_numpy("texts")
     return OcrResult(
         boxes=response.as_numpy("boxes").reshape(-1, 4, 2),
-        texts=[t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in texts.reshape(-1)],
+        texts=decode_texts(response.as_numpy("texts")),
         scores=response.as_numpy("scores").reshape(-1),
     )
 
