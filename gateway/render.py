@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ocrstack.pipeline.geometry import quad_size
 from ocrstack.synth.fonts import FontFace, Script, covers, faces_for_script, font_codepoints, installed_faces
-from ocrstack.synth.render import load_font
+from ocrstack.synth.render import ink_box, line_extent, load_font
 
 RGB = tuple[int, int, int]
 
@@ -42,9 +42,6 @@ MIN_RELATIVE_SIZE = 0.6
 MIN_SQUEEZE = 0.5
 LINE_GAP = 0.15  # between two wrapped lines, of a line's height
 PROBE_SIZE = 100  # text is measured once at this size; extents scale about linearly with the size
-# Measured with every text so that lines of any content sit alike around their baseline and a short
-# text ("...") is not blown up to fill the box.
-REFERENCE_TEXT = "Hg"
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing or hashing the quad array has no single answer
@@ -189,14 +186,12 @@ def _font(face: FontFace, size: int) -> ImageFont.FreeTypeFont:
 
 def _ink_box(face: FontFace, size: int, text: str) -> tuple[int, int, int, int]:
     """(left, top, right, bottom) of the text's ink relative to its baseline origin, whole pixels."""
-    left, top, right, bottom = _font(face, size).getbbox(text, anchor="ls")
-    return math.floor(left), math.floor(top), math.ceil(right), math.ceil(bottom)
+    return ink_box(_font(face, size), text)
 
 
 def _line_extent(face: FontFace, size: int, text: str) -> tuple[int, int]:
     """Top and bottom of the ink of the text and of the reference, relative to the baseline."""
-    boxes = [_ink_box(face, size, t) for t in (REFERENCE_TEXT, text) if t.strip()]
-    return min(box[1] for box in boxes), max(box[3] for box in boxes)
+    return line_extent(_font(face, size), text)
 
 
 # Fitting measures the same lines at neighbouring sizes over and over, and FreeType's measuring is what

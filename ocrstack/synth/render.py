@@ -54,25 +54,25 @@ def _fit_font(
     return font
 
 
-def _bbox(font: ImageFont.FreeTypeFont, text: str) -> tuple[int, int, int, int]:
+def ink_box(font: ImageFont.FreeTypeFont, text: str) -> tuple[int, int, int, int]:
     """(left, top, right, bottom) of the text relative to its baseline origin, in whole pixels."""
     left, top, right, bottom = font.getbbox(text, anchor="ls")
     return math.floor(left), math.floor(top), math.ceil(right), math.ceil(bottom)
 
 
 def _ink_boxes(font: ImageFont.FreeTypeFont, texts: Sequence[str]) -> list[tuple[int, int, int, int]]:
-    """:func:`_bbox` of each text that draws something."""
-    return [_bbox(font, text) for text in texts if text.strip()]
+    """:func:`ink_box` of each text that draws something."""
+    return [ink_box(font, text) for text in texts if text.strip()]
 
 
-def _line_extent(font: ImageFont.FreeTypeFont, text: str) -> tuple[int, int]:
+def line_extent(font: ImageFont.FreeTypeFont, text: str) -> tuple[int, int]:
     """Top and bottom of the ink of the text and of the reference, relative to the baseline."""
     boxes = _ink_boxes(font, [REFERENCE_TEXT, text])
     return min(box[1] for box in boxes), max(box[3] for box in boxes)
 
 
 def _line_height(font: ImageFont.FreeTypeFont, text: str) -> int:
-    top, bottom = _line_extent(font, text)
+    top, bottom = line_extent(font, text)
     return bottom - top
 
 
@@ -95,9 +95,9 @@ def _placements(font: ImageFont.FreeTypeFont, text: str, tracking: float) -> lis
 
 def _horizontal_mask(text: str, path: str | Path, height: int, index: int, tracking: float) -> np.ndarray:
     font = _fit_font(path, index, height, lambda f: _line_height(f, text))
-    top, bottom = _line_extent(font, text)
+    top, bottom = line_extent(font, text)
     pieces = [(x, piece) for x, piece in _placements(font, text, tracking) if piece.strip()]
-    boxes = [(x, _bbox(font, piece)) for x, piece in pieces]
+    boxes = [(x, ink_box(font, piece)) for x, piece in pieces]
     left = min(math.floor(x) + box[0] for x, box in boxes)
     right = max(math.ceil(x) + box[2] for x, box in boxes)
     slack = 2  # room for ink that overhangs the measured box by a pixel
@@ -118,7 +118,7 @@ def _vertical_mask(text: str, path: str | Path, width: int, index: int, tracking
     for row, char in enumerate(text):
         if not char.strip():
             continue
-        left, top, right, bottom = _bbox(font, char)
+        left, top, right, bottom = ink_box(font, char)
         x = (width - (right - left)) // 2 - left
         y = row * pitch + (pitch - (bottom - top)) // 2 - top
         draw.text((x, y), char, fill=255, font=font, anchor="ls")
