@@ -43,7 +43,7 @@ from ocrstack.evaluation.metrics import edit_distance
 from ocrstack.models import build_model
 from ocrstack.pipeline.ctc import ctc_greedy_decode
 from ocrstack.pipeline.preprocess import choose_width_bucket, recognition_batch, resized_width
-from ocrstack.pipeline.stages import recognition_chunks
+from ocrstack.pipeline.stages import in_crop_order, recognition_chunks
 from ocrstack.synth.bitmap_fonts import installed_bitmap_fonts, load_bitmap_font
 from ocrstack.synth.fonts import PREFERRED_FAMILIES, FontFace, faces_for_script
 from ocrstack.weights.checkpoint import load_checkpoint
@@ -171,7 +171,7 @@ def read_lines(
     charset = list(charset) if charset is not None else load_charset(cfg.charset_file or "korean")
     was_training = model.training
     model.eval()
-    texts = [""] * len(crops)
+    read: list[list[str]] = []
     try:
         chunks = recognition_chunks(
             crops, cfg, batch_size, padded_width=lambda crop: batch_width([crop], cfg, buckets)
@@ -179,11 +179,10 @@ def read_lines(
         for width, indices in chunks:
             batch = recognition_batch([crops[i] for i in indices], cfg, width)
             probs = model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
-            for index, (text, _) in zip(indices, ctc_greedy_decode(probs, charset), strict=True):
-                texts[index] = text
+            read.append([text for text, _ in ctc_greedy_decode(probs, charset)])
     finally:
         model.train(was_training)
-    return texts
+    return in_crop_order(chunks, read, len(crops))
 
 
 def evaluate(

@@ -28,6 +28,7 @@ from ocrstack.pipeline.stages import (
     ImageTooSmallError,
     boxes_from_detection,
     cut_lines,
+    in_crop_order,
     prepare_detection,
     recognition_chunks,
     route,
@@ -188,14 +189,12 @@ class OcrPipeline:
 
     def _recognize_with(self, recognizer: Recognizer, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         cfg = recognizer.config
-        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        for width, chunk in recognition_chunks(crops, cfg, self.rec_batch_size or cfg.batch_size):
-            batch = recognition_batch([crops[i] for i in chunk], cfg, width)
-            classes, scores = recognizer.best_path(batch)
-            read = decode_best_path(classes, scores, recognizer.charset, rule_for(cfg))
-            for index, result in zip(chunk, read, strict=True):
-                results[index] = result
-        return results
+        chunks = recognition_chunks(crops, cfg, self.rec_batch_size or cfg.batch_size)
+        read: list[list[tuple[str, float]]] = []
+        for width, chunk in chunks:
+            classes, scores = recognizer.best_path(recognition_batch([crops[i] for i in chunk], cfg, width))
+            read.append(decode_best_path(classes, scores, recognizer.charset, rule_for(cfg)))
+        return in_crop_order(chunks, read, len(crops))
 
     def _read(
         self, crops: list[np.ndarray], orientations: list[Orientation], page: bool = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -17,6 +18,8 @@ from ocrstack.pipeline.db_postprocess import boxes_from_probability_map
 from ocrstack.pipeline.geometry import clip_quads, crop_quad, is_vertical, quad_size, rotate_to_horizontal
 from ocrstack.pipeline.preprocess import choose_width_bucket, detection_input, pad_for_detection
 from ocrstack.pipeline.reading_order import reading_order
+
+T = TypeVar("T")
 
 # The pipeline reads an image at most this many times the detector's longest input side (see
 # working_side): recognition reads each line at a fixed height (48 px), so once a line is that tall in the
@@ -182,3 +185,16 @@ def recognition_chunks(
         size = max_batch if max_total_width is None else max(1, min(max_batch, max_total_width // width))
         chunks.extend((width, indices[start : start + size]) for start in range(0, len(indices), size))
     return chunks
+
+
+def in_crop_order(
+    chunks: Sequence[tuple[int, Sequence[int]]], read: Sequence[Sequence[T]], count: int
+) -> list[T]:
+    """What was read chunk by chunk (``read[k]`` for ``chunks[k]``, one result per index) put back in the
+    order of the ``count`` crops the chunks were made from."""
+    placed: dict[int, T] = {}
+    for (_, indices), chunk_read in zip(chunks, read, strict=True):
+        placed.update(zip(indices, chunk_read, strict=True))
+    if len(placed) != count:
+        raise ValueError(f"the chunks hold {len(placed)} of {count} crops")
+    return [placed[index] for index in range(count)]

@@ -27,7 +27,7 @@ import triton_python_backend_utils as pb_utils
 from ocrstack.config import RECOGNIZERS, Orientation, RecognizerConfig, recognizers_for, sequential_name
 from ocrstack.pipeline import charset_from_model_metadata, decode_best_path, recognition_batch
 from ocrstack.pipeline.mixed_script import keep_better, lines_to_read_again
-from ocrstack.pipeline.stages import recognition_chunks, route
+from ocrstack.pipeline.stages import in_crop_order, recognition_chunks, route
 from ocrstack.pipeline.word_spaces import rule_for
 from ocrstack.serving.python_model import string_parameter
 from ocrstack.serving.repository import model_names, onnx_metadata, read_model_config
@@ -153,13 +153,9 @@ class BlsRecognition:
             outputs = [await self._infer(served, batch) for batch in batches]
         else:
             outputs = list(await asyncio.gather(*(self._infer(served, batch) for batch in batches)))
-        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         word_spaces = rule_for(served.config)
-        for (_, chunk), (classes, scores) in zip(chunks, outputs, strict=True):
-            read = decode_best_path(classes, scores, served.charset, word_spaces)
-            for index, result in zip(chunk, read, strict=True):
-                results[index] = result
-        return results
+        read = [decode_best_path(classes, scores, served.charset, word_spaces) for classes, scores in outputs]
+        return in_crop_order(chunks, read, len(crops))
 
     async def _infer(self, served: ServedRecognizer, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The best path (N x T classes and their probabilities) for one batch of crops."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from ocrstack.config import detector_config, recognizer_config
 from ocrstack.pipeline.stages import (
@@ -12,6 +13,7 @@ from ocrstack.pipeline.stages import (
     black_value,
     boxes_from_detection,
     cut_lines,
+    in_crop_order,
     pad_to_size_bucket,
     prepare_detection,
     recognition_chunks,
@@ -93,6 +95,17 @@ def test_recognition_chunks_group_by_bucket_and_cap_the_batch() -> None:
     crops = [short, long, short, short, long]
     chunks = recognition_chunks(crops, cfg, max_batch=2)
     assert chunks == [(320, [0, 2]), (320, [3]), (640, [1, 4])]
+
+
+def test_what_chunks_read_comes_back_in_the_crops_order() -> None:
+    chunks = [(320, [0, 2]), (320, [3]), (640, [1, 4])]
+    read = [["a", "c"], ["d"], ["b", "e"]]
+    assert in_crop_order(chunks, read, 5) == ["a", "b", "c", "d", "e"]
+    assert in_crop_order([], [], 0) == []
+    with pytest.raises(ValueError, match="4 of 5"):
+        in_crop_order([*chunks[:2], (640, [1])], [["a", "c"], ["d"], ["b"]], 5)
+    with pytest.raises(ValueError):  # a chunk read short
+        in_crop_order(chunks, [["a", "c"], ["d"], ["b"]], 5)
 
 
 def test_recognition_chunks_take_another_padded_width() -> None:
