@@ -190,10 +190,11 @@ class OcrPipeline:
     def _recognize_with(self, recognizer: Recognizer, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         cfg = recognizer.config
         chunks = recognition_chunks(crops, cfg, self.rec_batch_size or cfg.batch_size)
+        word_spaces = rule_for(cfg)
         read: list[list[tuple[str, float]]] = []
         for width, chunk in chunks:
             classes, scores = recognizer.best_path(recognition_batch([crops[i] for i in chunk], cfg, width))
-            read.append(decode_best_path(classes, scores, recognizer.charset, rule_for(cfg)))
+            read.append(decode_best_path(classes, scores, recognizer.charset, word_spaces))
         return in_crop_order(chunks, read, len(crops))
 
     def _read(

@@ -48,16 +48,14 @@ class ServedRecognizer:
     model_name: str  # the Triton model the requests go to
 
     @classmethod
-    def load(
-        cls, model_dir: Path, model_name: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE
-    ) -> ServedRecognizer:
+    def load(cls, model_dir: Path, model_name: str, chunk_size: int) -> ServedRecognizer:
         """Read the recognizer's charset from its ONNX file; chunks of ``chunk_size`` crops, or of its
         Triton config's ``max_batch_size`` where that is smaller."""
         config = RECOGNIZERS[model_dir.name]
         charset = charset_from_model_metadata(onnx_metadata(model_dir), config.use_space_char)
         max_batch = read_model_config(model_dir).max_batch_size
         chunk = max(1, min(chunk_size, max_batch or chunk_size))
-        return cls(config, tuple(charset), chunk, model_name or model_dir.name)
+        return cls(config, tuple(charset), chunk, model_name)
 
 
 @dataclass(frozen=True)
