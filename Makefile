@@ -36,7 +36,7 @@ run: setup model-repository
 
 # The embedded Triton server alone; Ctrl-C stops it cleanly.
 serve: setup model-repository
-	$(BIN)/python -m ocrstack.serving serve --repository $(REPOSITORY) \
+	$(BIN)/python -m ocrstack.serving.launcher serve --repository $(REPOSITORY) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
 # The model repository is built first: the stack tests serve it as `make run` does.
@@ -111,10 +111,10 @@ lint: setup
 
 # The figures quoted in the README, each from its script.
 benchmark: model-repository
-	$(BIN)/python scripts/benchmark_pipeline.py --threads 2
+	$(BIN)/python -m scripts.benchmark_pipeline --threads 2
 
 benchmark-triton: model-repository
-	$(BIN)/python scripts/triton_benchmark.py --rounds 2 --passes 2
+	$(BIN)/python -m scripts.triton_benchmark --rounds 2 --passes 2
 
 # Locust load test, batched against sequential recognition, with its report (loadtest/README.md):
 # QUICK=1 for a short run; LOADTEST_ARGS for a running stack (--gateway-url URL --triton-grpc HOST:PORT
@@ -123,13 +123,13 @@ loadtest: model-repository
 	$(BIN)/python -m loadtest.run $(if $(QUICK),--quick) $(LOADTEST_ARGS)
 
 benchmark-gateway: model-repository
-	$(BIN)/python scripts/gateway_overhead.py --rounds 3
+	$(BIN)/python -m scripts.gateway_overhead --rounds 3
 
 benchmark-colors: setup
-	$(BIN)/python scripts/color_benchmark.py
+	$(BIN)/python -m scripts.color_benchmark
 
 parity-report: model-repository
-	$(BIN)/python scripts/parity_report.py
+	$(BIN)/python -m scripts.parity_report
 
 clean:
 	rm -rf $(BUILD) $(REPOSITORY)/*/1/*.onnx

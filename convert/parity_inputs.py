@@ -14,7 +14,6 @@ import numpy as np
 from ocrstack.config import detector_config, recognizer_config
 from ocrstack.evaluation.dataset import by_kind, data_root, load_samples
 from ocrstack.pipeline import (
-    OcrPipeline,
     choose_width_bucket,
     crop_quad,
     detection_input,
@@ -22,6 +21,7 @@ from ocrstack.pipeline import (
     recognition_batch,
     rotate_to_horizontal,
 )
+from ocrstack.pipeline.pipeline import OcrPipeline
 from ocrstack.synth.fonts import find_face
 from ocrstack.synth.render import render_text_line
 

@@ -29,7 +29,7 @@ import httpx
 import psutil
 
 from gateway.translation.papago_compatible_server import DEFAULT_KEY, DEFAULT_KEY_ID
-from ocrstack.serving.launcher import LauncherError, ServerOptions, TritonServer, server_command
+from ocrstack.serving.launcher.server import LauncherError, ServerOptions, TritonServer, server_command
 
 
 class ServiceProcess:

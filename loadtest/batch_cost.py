@@ -1,12 +1,12 @@
 """What a batch buys the recognizers on this machine: cost per crop against batch size, in process.
 
 Each batched recognizer of the model repository is run by ONNX Runtime on its served ONNX file, with the
-session and run options the embedded backend gives it (``ocrstack.serving.ort_options``), on random crops
-at its first width bucket (where most lines fall), for batches of 1 to 16 crops:
+session and run options the embedded backend gives it (``ocrstack.serving.ort_backend.session``),
+on random crops at its first width bucket (where most lines fall), for batches of 1 to 16 crops:
 
 - **whole**: the batch as one run, what a GPU backend (and the container's C++ backend) does;
 - **as served**: the batch cut into runs of at most ``max_elements_per_run`` input elements, as the
-  embedded backend runs a merged batch (``ocrstack.serving.batching.run_in_slices``).
+  embedded backend runs a merged batch (``ocrstack.serving.ort_backend.batching.run_in_slices``).
 
 Figures are wall milliseconds per crop over a pass of about 32 crops, the lowest of three passes,
 measured before the stack starts so that nothing else of the test runs beside them. Whatever a larger
@@ -28,8 +28,8 @@ from google.protobuf import json_format
 
 from convert.repository import model_path
 from ocrstack.config import RECOGNIZERS
-from ocrstack.serving import batching
-from ocrstack.serving.ort_options import ArenaRuns, session_options
+from ocrstack.serving.ort_backend import batching, model_config
+from ocrstack.serving.ort_backend.session import ArenaRuns, session_options
 from ocrstack.serving.repository import model_names, read_model_config
 
 BATCHES = (1, 2, 4, 8, 16)
@@ -71,7 +71,7 @@ def measure(
     """Cost per crop of recognizer ``name`` against batch size, whole and as served."""
     model_dir = repository / name
     config = json_format.MessageToDict(read_model_config(model_dir), preserving_proto_field_name=True)
-    settings = batching.session_settings(config)
+    settings = model_config.session_settings(config)
     record = RECOGNIZERS[name]
     session = ort.InferenceSession(
         str(model_path(repository, name)), session_options(settings), providers=["CPUExecutionProvider"]

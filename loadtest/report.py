@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from ocrstack.serving.process_cpu import SERVER
+from loadtest.process_cpu import SERVER
 
 MODES = ("batched", "sequential")
 FIGURES = ("images_per_s", "p50_ms", "p95_ms", "p99_ms", "errors")

@@ -34,10 +34,10 @@ import numpy as np
 from gateway.stack import gateway_process
 from loadtest import batch_cost, report
 from loadtest import peers as peer_runs
+from loadtest.process_cpu import SERVER
 from ocrstack.config import RECOGNIZERS, sequential_name
 from ocrstack.evaluation.dataset import by_kind, data_root, load_samples
-from ocrstack.serving.launcher import ServerOptions, TritonServer, free_ports
-from ocrstack.serving.process_cpu import SERVER
+from ocrstack.serving.launcher.server import ServerOptions, TritonServer, free_ports
 
 HERE = Path(__file__).resolve().parent
 LOCUSTFILE = HERE / "locustfile.py"

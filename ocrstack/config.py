@@ -121,7 +121,8 @@ PADDLE_NORMALIZATION = Normalization(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), 
 # Their post-processing is the models' own inference.yml where it gives one (PP-OCRv6), else ours.
 # Both recognizers emit more word spaces than PP-OCRv4 but miss some. The word-space rule raises PP-OCRv6's
 # token F1 on the rendered English lines and the real pages; PP-OCRv5's only on the rendered lines, and it
-# lowers it on the real pages, so v5 goes without (README, "Candidates for the default").
+# lowers it on the real pages, so v5 goes without (docs/benchmarks.md, "Candidates for the default
+# Chinese/English models").
 # The detectors were trained on ImageNet statistics applied in BGR order, as PaddleOCR normalises.
 IMAGENET_BGR_NORMALIZATION = Normalization(
     mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), channel_order="BGR"

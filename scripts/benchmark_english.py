@@ -1,6 +1,6 @@
 """Rendered English benchmark: token F1 with the word spaces kept, on paragraph lines read by our pipeline.
 
-    .venv/bin/python scripts/benchmark_english.py [--lines 320] [--seed 0] [--served] [--json OUT] \\
+    .venv/bin/python -m scripts.benchmark_english [--lines 320] [--seed 0] [--served] [--json OUT] \\
         [--detector-model NAME] [--recognizer-model NAME]
 
 In process, ``--detector-model``/``--recognizer-model`` pick candidate config records (their ONNX files
@@ -44,12 +44,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from ocrstack.config import detector_config, recognizer_config
 from ocrstack.evaluation.metrics import Counts, character_counts, normalize_text, token_counts, total
-from ocrstack.pipeline import OcrPipeline
 from ocrstack.pipeline.mixed_script import keep_better, lines_to_read_again
+from ocrstack.pipeline.pipeline import OcrPipeline
 from ocrstack.synth.fonts import FontFace, installed_faces
 from ocrstack.synth.render import LineSpec, render_page, render_text_line, text_mask
 from scripts.benchmark_pipeline import model_onnx, second_reader_of
@@ -349,7 +347,7 @@ def served_reader(workdir: Path) -> Iterator[Callable[[np.ndarray], list[str]]]:
     import tritonclient.grpc as grpcclient
 
     from ocrstack.serving.client import run_ocr
-    from ocrstack.serving.launcher import ServerOptions, TritonServer, free_ports
+    from ocrstack.serving.launcher.server import ServerOptions, TritonServer, free_ports
 
     http, grpc, metrics = free_ports(3)
     options = ServerOptions(REPOSITORY, http, grpc, metrics, workdir=workdir, ready_timeout_s=600)

@@ -18,7 +18,7 @@ reads everything through a running gateway (``/ocr`` for pages, ``/recognition``
 of its own, and lists the images where it and the in-process pipeline read differently. Peers that are
 not installed are skipped with a note.
 
-    nice -n 10 .venv/bin/python scripts/benchmark_korean.py --threads 2 --json build/benchmark_korean.json
+    nice -n 10 .venv/bin/python -m scripts.benchmark_korean --threads 2 --json build/benchmark_korean.json
     # Tesseract: apt-get install tesseract-ocr tesseract-ocr-kor; per-image texts: --verbose
 """
 
@@ -39,19 +39,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-
-# The sibling script (``scripts/`` is on the path when a script runs): its systems and scores are shared.
-from benchmark_pipeline import (
-    Lines,
-    Outputs,
-    System,
-    build_peer,
-    crop_figures,
-    measure_speed,
-    page_figures,
-    read_all,
-    sample_texts,
-)
 from tqdm import tqdm
 
 from ocrstack.config import (
@@ -78,8 +65,22 @@ from ocrstack.evaluation.metrics import (
     summarize_crops,
     total,
 )
-from ocrstack.pipeline import OcrPipeline, decode_image
+from ocrstack.pipeline import decode_image
+from ocrstack.pipeline.pipeline import OcrPipeline
 from ocrstack.serving.repository import model_names
+
+# The sibling script (``scripts/`` is on the path when a script runs): its systems and scores are shared.
+from scripts.benchmark_pipeline import (
+    Lines,
+    Outputs,
+    System,
+    build_peer,
+    crop_figures,
+    measure_speed,
+    page_figures,
+    read_all,
+    sample_texts,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REPOSITORY = REPO_ROOT / "model_repository"

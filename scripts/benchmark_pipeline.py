@@ -8,14 +8,14 @@ peer's images/s at its best split of processes x threads over the cores (``loadt
 with processes x threads = cores, the best kept). Exit status 1 when ours
 is more than ``--tolerance`` below a gated peer (``--gate``, RapidOCR by default) on a gated figure.
 
-    .venv/bin/python scripts/benchmark_pipeline.py [--threads 2] [--json build/benchmark.json]
+    .venv/bin/python -m scripts.benchmark_pipeline [--threads 2] [--json build/benchmark.json]
     # before the project's models are exported, on the peer's own ONNX files:
     M=.venv/lib/python3.11/site-packages/rapidocr_onnxruntime/models
-    .venv/bin/python scripts/benchmark_pipeline.py \\
+    .venv/bin/python -m scripts.benchmark_pipeline \\
         --detector $M/ch_PP-OCRv4_det_infer.onnx --recognizer $M/ch_PP-OCRv4_rec_infer.onnx
     # a candidate detector and recognizer by config record (ONNX from the model repository, else from
     # build/candidate_onnx, where `python -m convert onnx` writes the candidates' exports):
-    .venv/bin/python scripts/benchmark_pipeline.py \\
+    .venv/bin/python -m scripts.benchmark_pipeline \\
         --detector-model text_detection_ppocrv6_small --recognizer-model text_recognition_ch_ppocrv6_small
 """
 
@@ -50,10 +50,9 @@ from ocrstack.evaluation.metrics import (
     token_counts,
     total,
 )
-from ocrstack.pipeline import OcrPipeline
+from ocrstack.pipeline.pipeline import OcrPipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # loadtest.peers, for the process x thread splits
 DEFAULT_DETECTOR_MODEL = "text_detection"
 DEFAULT_RECOGNIZER_MODEL = "text_recognition_ch"
 CANDIDATE_ONNX = REPO_ROOT / "build" / "candidate_onnx"

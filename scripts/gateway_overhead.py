@@ -1,7 +1,7 @@
 """What the gateway adds to Triton at concurrency 1: median ``/ocr`` latency minus median direct ``ocr``
 latency on the same images, as a fraction of the latter.
 
-    .venv/bin/python scripts/gateway_overhead.py [--rounds 3] [--data DIR]
+    .venv/bin/python -m scripts.gateway_overhead [--rounds 3] [--data DIR]
 
 Starts the embedded Triton server and a gateway on free loopback ports, then sends every real benchmark
 image (pages and scenes) through both, alternating direct and gateway requests image by image, for
@@ -21,12 +21,10 @@ from pathlib import Path
 import httpx
 import tritonclient.grpc as grpcclient
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from gateway.stack import gateway_process
 from ocrstack.evaluation.dataset import by_kind, load_samples
 from ocrstack.serving.client import run_ocr
-from ocrstack.serving.launcher import ServerOptions, TritonServer, free_ports
+from ocrstack.serving.launcher.server import ServerOptions, TritonServer, free_ports
 
 
 def main() -> int:

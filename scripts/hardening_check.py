@@ -1,8 +1,8 @@
 """Reproduce the eight findings of issue 20 against a running gateway and say, for each, whether it holds.
 
     python -m gateway.stack &                                   # or make run
-    python scripts/hardening_check.py --url http://127.0.0.1:8080
-    python scripts/hardening_check.py --url ... --triton-pid PID  # also finding 2: kills that Triton
+    python -m scripts.hardening_check --url http://127.0.0.1:8080
+    python -m scripts.hardening_check --url ... --triton-pid PID  # also finding 2: kills that Triton
 
 Finding 2 (Triton dies) needs ``--triton-pid``: the script kills that process (only that one) and waits
 for the gateway to answer /readyz and an /ocr request again, without any manual step. Finding 6 sends a

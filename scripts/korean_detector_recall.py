@@ -1,6 +1,6 @@
 """Recall of the text detector on rendered Korean scenes, horizontal lines and vertical columns apart.
 
-    .venv/bin/python scripts/korean_detector_recall.py [--scenes 200] [--seed 7] [--save DIR] [--json OUT]
+    .venv/bin/python -m scripts.korean_detector_recall [--scenes 200] [--seed 7] [--save DIR] [--json OUT]
 
 Scenes come from :class:`training.synth_scenes.KoreanScenes` (every installed Hangul font, posters with
 lines and columns over varied backgrounds). A ground-truth line counts as found when a detected box
@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ocrstack.config import detector_config
 from ocrstack.engine import OnnxRuntimeEngine

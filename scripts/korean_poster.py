@@ -1,7 +1,7 @@
 """A rendered Korean poster (horizontal lines and vertical columns) through a running gateway.
 
     make run                                                   # in one terminal
-    .venv/bin/python scripts/korean_poster.py [--url http://127.0.0.1:8080] [--save poster.png]
+    .venv/bin/python -m scripts.korean_poster [--url http://127.0.0.1:8080] [--save poster.png]
 
 The poster is drawn with the held-out Hangul fonts (:func:`training.evaluate.split_fonts`), which the
 Korean recognizers never saw in training, and sent to ``/translate_image`` with ``source_lang=ko``. The
@@ -15,14 +15,11 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import sys
 from pathlib import Path
 
 import cv2
 import httpx
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ocrstack.evaluation.metrics import greedy_match, iou_matrix, to_polygon
 from ocrstack.synth.render import LineSpec, render_page

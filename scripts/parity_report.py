@@ -1,7 +1,7 @@
 """Parity figures: our PyTorch modules against the original PP-OCRv4 ONNX files, our exported ONNX
 against PyTorch, and the FP16 variant against FP32, on rendered images and the real set.
 
-    .venv/bin/python scripts/parity_report.py [--repository model_repository]
+    .venv/bin/python -m scripts.parity_report [--repository model_repository]
 
 The recognizer is compared on rendered lines, the real word crops and every line the detector finds
 on the real pages and scenes.
@@ -10,7 +10,6 @@ on the real pages and scenes.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,15 +17,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from convert import parity_inputs
 from convert.fp16 import to_fp16
 from convert.parity import compare
 from convert.repository import model_path
 from ocrstack.config import detector_config, recognizer_config
 from ocrstack.engine import OnnxRuntimeEngine
-from ocrstack.pipeline import OcrPipeline, ctc_greedy_decode
+from ocrstack.pipeline import ctc_greedy_decode
+from ocrstack.pipeline.pipeline import OcrPipeline
 from ocrstack.weights.checkpoint import load_checkpoint
 from ocrstack.weights.rapidocr_import import rapidocr_models_dir
 

@@ -1,6 +1,6 @@
 """CPU time per crop of ONNX recognizers, by crop width, batch size and thread count (in process).
 
-    .venv/bin/python scripts/recognizer_cost.py [MODEL.onnx ...] [--widths 160 320] [--batches 1 8] \\
+    .venv/bin/python -m scripts.recognizer_cost [MODEL.onnx ...] [--widths 160 320] [--batches 1 8] \\
         [--threads 1]
 
 Default model: the served Chinese/English recognizer. ``--untrained NAME`` adds a recognizer by its config
@@ -15,15 +15,12 @@ the server, so extra threads are only counted when they work.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from convert.export import export_onnx
 from ocrstack.config import recognizer_config

@@ -1,8 +1,8 @@
 """Schemathesis with all its checks against a live stack: every route, every body media type, positive
 and negative data; no 5xx and no answer that contradicts the OpenAPI document.
 
-    python scripts/schemathesis_live.py                    # starts python -m gateway.stack, then runs
-    python scripts/schemathesis_live.py --url URL          # against a gateway that is already running
+    python -m scripts.schemathesis_live                    # starts python -m gateway.stack, then runs
+    python -m scripts.schemathesis_live --url URL          # against a gateway that is already running
 
 The stack (what ``make run`` starts: real Triton, the Papago-compatible server) runs on free loopback
 ports and is stopped at the end. The command run is printed first; its checks are configured in
@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from soak import REPO, start_stack
+from scripts.soak import REPO, start_stack
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 

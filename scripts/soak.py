@@ -1,8 +1,8 @@
 """Soak the whole stack: memory per big image, then many clients on ``/ocr`` with real images for minutes.
 
-    python scripts/soak.py                                  # starts python -m gateway.stack, 16 x 300 s
-    python scripts/soak.py --duration-s 60 --big 2          # shorter, two big-image rounds first
-    python scripts/soak.py --stack-pid PID --url URL        # against a stack that is already running
+    python -m scripts.soak                                  # starts python -m gateway.stack, 16 x 300 s
+    python -m scripts.soak --duration-s 60 --big 2          # shorter, two big-image rounds first
+    python -m scripts.soak --stack-pid PID --url URL        # against a stack that is already running
 
 The stack (``python -m gateway.stack``, what ``make run`` starts) runs on free loopback ports and is
 stopped at the end. Memory is the proportional set size (PSS: shared pages split between the processes
@@ -39,10 +39,9 @@ import numpy as np
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from gateway.stack import ServiceProcess  # noqa: E402
-from ocrstack.serving.launcher import free_ports  # noqa: E402
+from ocrstack.serving.launcher.server import free_ports  # noqa: E402
 
 DEFAULT_IMAGES = [REPO.parent / "shared/testdata/real/pages", REPO.parent / "shared/testdata/real_ko"]
 MIB = 1 << 20

@@ -1,6 +1,6 @@
 """Batched against sequential recognition on Triton: throughput, latency and executed batch sizes.
 
-    .venv/bin/python scripts/triton_benchmark.py [--concurrency 1 4 8] [--rounds 2] [--json OUT]
+    .venv/bin/python -m scripts.triton_benchmark [--concurrency 1 4 8] [--rounds 2] [--json OUT]
 
 Starts the embedded Triton server on free ports (or uses ``--url HOST:GRPC_PORT --metrics-url URL``),
 sends the real benchmark images (pages and scenes) through ``ocr`` and ``ocr_sequential`` at each
@@ -9,7 +9,7 @@ p50/p95/p99 latency, and each model's average executed batch size (Δnv_inferenc
 Δnv_inference_exec_count) with requests merged per execution. Medians over rounds; the client's own
 CPU share is printed too, since it runs on the same cores as the server. When the script starts the
 server, it also prints the CPU time each model's processes spent per image
-(:mod:`ocrstack.serving.process_cpu`): on a saturated CPU, throughput is the cores divided by that.
+(:mod:`loadtest.process_cpu`): on a saturated CPU, throughput is the cores divided by that.
 
 Before measuring, every model is driven once at the highest concurrency level, so that the batch shapes
 the runs will see have been allocated and planned by ONNX Runtime once already.
@@ -23,7 +23,6 @@ import os
 import queue
 import resource
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -35,13 +34,11 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from loadtest.process_cpu import ServerCpu, cpu_ms_per_item
+from loadtest.server_metrics import Counters, batch_stats, scrape
 from ocrstack.evaluation.dataset import by_kind, data_root, load_samples
 from ocrstack.serving.client import run_ocr
-from ocrstack.serving.launcher import ServerOptions, TritonServer, free_ports
-from ocrstack.serving.metrics import Counters, batch_stats, scrape
-from ocrstack.serving.process_cpu import ServerCpu, cpu_ms_per_item
+from ocrstack.serving.launcher.server import ServerOptions, TritonServer, free_ports
 
 MODELS = ("ocr", "ocr_sequential")
 # A composing model records its statistics just after the ensemble has answered the client.

@@ -1,7 +1,7 @@
 """Character F1 of the real pages read as sent, at working sides 2000 and 4000, and blown up 3x (read
 whole and at the working side): what bounding an image's size costs recognition (docs/memory.md).
 
-    python scripts/working_size.py [--threads 1]
+    python -m scripts.working_size [--threads 1]
 
 In process (``OcrPipeline`` on ``model_repository``'s ONNX files, the recognizers the server chooses for
 each page's language); the pages are read from ``../shared/testdata/real`` and ``real_ko`` in place.
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from benchmark_korean import DEFAULT_REPOSITORY, build_ours
 
 from ocrstack.evaluation.dataset import by_kind, load_samples
 from ocrstack.evaluation.metrics import Counts, character_counts, total
 from ocrstack.pipeline.image_io import decode_image, shrink_to
+from scripts.benchmark_korean import DEFAULT_REPOSITORY, build_ours
 
 ROOTS = [Path(__file__).resolve().parents[2] / "shared/testdata" / name for name in ("real", "real_ko")]
 MAX_PIXELS = 40_000_000  # the gateway's limit: a blown-up page over it is left out

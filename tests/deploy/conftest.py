@@ -27,7 +27,7 @@ from deploy_files import (
 )
 
 from gateway.stack import gateway_process
-from ocrstack.serving.launcher import ServerOptions, free_ports
+from ocrstack.serving.launcher.server import ServerOptions, free_ports
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ import tomllib
 from deploy_files import REPO_ROOT, page_png
 from packaging.requirements import Requirement
 
-from ocrstack.serving.launcher import ServerOptions, free_ports
+from ocrstack.serving.launcher.server import ServerOptions, free_ports
 
 DOCKERFILES = sorted((REPO_ROOT / "docker").glob("*.Dockerfile"))
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -33,13 +32,8 @@ KOREAN_MODELS = [REPOSITORY / n / "1" / "model.onnx" for n in ("text_detection",
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    """``scripts/benchmark_korean.py``, imported the way it runs: with ``scripts/`` on the path."""
-    scripts = str(REPO_ROOT / "scripts")
-    sys.path.insert(0, scripts)
-    try:
-        return importlib.import_module("benchmark_korean")
-    finally:
-        sys.path.remove(scripts)
+    """``scripts/benchmark_korean.py``, the module ``python -m scripts.benchmark_korean`` runs."""
+    return importlib.import_module("scripts.benchmark_korean")
 
 
 # ----------------------------------------------------------------------------------------------- dataset

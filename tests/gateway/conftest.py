@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.stack import ServiceProcess, gateway_process, local_papago_env
-from ocrstack.serving.launcher import ServerOptions, free_ports
+from ocrstack.serving.launcher.server import ServerOptions, free_ports
 
 StartGateway = Callable[..., str]
 

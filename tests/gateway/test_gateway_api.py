@@ -268,7 +268,7 @@ def wait_ready(gateway: str, timeout_s: float) -> bool:
 def test_triton_down_gives_503_and_the_gateway_recovers(
     exported_repository, launch_triton, start_gateway, sign: bytes, tmp_path
 ) -> None:
-    from ocrstack.serving.launcher import free_ports
+    from ocrstack.serving.launcher.server import free_ports
 
     http, grpc, metrics = free_ports(3)
     gateway = start_gateway(
@@ -277,7 +277,7 @@ def test_triton_down_gives_503_and_the_gateway_recovers(
     down = post_file(gateway, "/ocr", sign, source_lang="en")
     assert down.status_code == 503 and down.headers["retry-after"] == "7", down.text
     assert httpx.get(gateway + "/readyz", timeout=30).status_code == 503
-    from ocrstack.serving.launcher import ServerOptions, TritonServer
+    from ocrstack.serving.launcher.server import ServerOptions, TritonServer
 
     options = ServerOptions(exported_repository, http, grpc, metrics, workdir=tmp_path, ready_timeout_s=300)
     with TritonServer(options, log_file=tmp_path / "triton.log") as server:

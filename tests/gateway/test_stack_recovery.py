@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from gateway.stack import ServiceProcess
-from ocrstack.serving.launcher import free_ports
+from ocrstack.serving.launcher.server import free_ports
 
 pytestmark = pytest.mark.slow
 RECOVERY_S = 60

@@ -12,7 +12,7 @@ import httpx
 import psutil
 
 from gateway.stack import ServiceProcess, Supervised, Supervisor, clean_up_stubs, supervised_service
-from ocrstack.serving.launcher import free_ports
+from ocrstack.serving.launcher.server import free_ports
 
 
 class FakeProcess:

@@ -22,7 +22,7 @@ import pytest
 
 from gateway.stack import local_papago_env
 from gateway.translation.papago_compatible_server import fake_translation
-from ocrstack.serving.launcher import free_ports
+from ocrstack.serving.launcher.server import free_ports
 from ocrstack.synth.fonts import find_font
 from ocrstack.synth.render import LineSpec, render_page
 

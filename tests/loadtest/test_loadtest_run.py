@@ -14,7 +14,7 @@ import pytest
 
 from gateway.stack import gateway_process
 from loadtest import run
-from ocrstack.serving.launcher import ServerOptions, free_ports
+from ocrstack.serving.launcher.server import ServerOptions, free_ports
 
 SUMMARY_KEYS = {
     "levels",

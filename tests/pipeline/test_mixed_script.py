@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from ocrstack.config import KOREAN_RECOGNIZERS, recognizer_config
-from ocrstack.pipeline import OcrPipeline, Recognizer
 from ocrstack.pipeline.mixed_script import (
     better_reading,
     has_hangul,
@@ -17,6 +16,7 @@ from ocrstack.pipeline.mixed_script import (
     lines_to_read_again,
     needs_second_reading,
 )
+from ocrstack.pipeline.pipeline import OcrPipeline, Recognizer
 
 KO = KOREAN_RECOGNIZERS["horizontal"]
 

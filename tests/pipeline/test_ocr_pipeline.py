@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ocrstack.config import detector_config, recognizer_config
 from ocrstack.engine import InferenceEngine
-from ocrstack.pipeline import OcrPipeline, Recognizer, TextLine
+from ocrstack.pipeline.pipeline import OcrPipeline, Recognizer, TextLine
 from ocrstack.pipeline.stages import ImageTooSmallError
 
 DET = detector_config()

@@ -16,7 +16,8 @@ import pytest
 
 from ocrstack.config import detector_config, recognizer_config
 from ocrstack.evaluation.dataset import Sample, by_kind
-from ocrstack.pipeline import OcrPipeline, decode_image
+from ocrstack.pipeline import decode_image
+from ocrstack.pipeline.pipeline import OcrPipeline
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

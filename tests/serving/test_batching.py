@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ocrstack.serving import batching
-from ocrstack.serving.batching import Accelerator, ModelTensor, TensorSpec
+from ocrstack.serving import parameters
+from ocrstack.serving.ort_backend import batching, model_config
+from ocrstack.serving.ort_backend import providers as ort_providers
+from ocrstack.serving.ort_backend.model_config import Accelerator, ModelTensor, TensorSpec
 
 
 def _config(**overrides: Any) -> dict[str, Any]:
@@ -32,26 +34,26 @@ def _params(**values: str) -> dict[str, dict[str, str]]:
 
 def test_parameter_is_typed_by_its_default() -> None:
     params = _params(threads="2", ratio="0.5", flag="true", name="x")
-    assert batching.parameter(params, "threads", 0) == 2
-    assert batching.parameter(params, "ratio", 1.0) == 0.5
-    assert batching.parameter(params, "flag", False) is True
-    assert batching.parameter(params, "name", "y") == "x"
-    assert batching.parameter(params, "absent", 7) == 7
+    assert parameters.parameter(params, "threads", 0) == 2
+    assert parameters.parameter(params, "ratio", 1.0) == 0.5
+    assert parameters.parameter(params, "flag", False) is True
+    assert parameters.parameter(params, "name", "y") == "x"
+    assert parameters.parameter(params, "absent", 7) == 7
 
 
 def test_parameter_names_the_key_on_a_bad_value() -> None:
     with pytest.raises(ValueError, match="'intra_op_thread_count' must be int"):
-        batching.parameter(_params(intra_op_thread_count="two"), "intra_op_thread_count", 0)
+        parameters.parameter(_params(intra_op_thread_count="two"), "intra_op_thread_count", 0)
 
 
 @pytest.mark.parametrize(("text", "value"), [("1", True), ("On", True), ("false", False), ("0", False)])
 def test_parse_bool(text: str, value: bool) -> None:
-    assert batching.parse_bool(text) is value
+    assert parameters.parse_bool(text) is value
 
 
 def test_session_settings_defaults_are_onnxruntime_choices() -> None:
-    settings = batching.session_settings(_config())
-    assert settings == batching.SessionSettings()
+    settings = model_config.session_settings(_config())
+    assert settings == model_config.SessionSettings()
     assert (settings.intra_op_threads, settings.inter_op_threads) == (0, 0)
     assert settings.graph_optimization == "ORT_ENABLE_ALL"
 
@@ -63,7 +65,7 @@ def test_session_settings_read_the_cpp_backend_keys() -> None:
         ),
         optimization={"graph": {"level": 1}},
     )
-    settings = batching.session_settings(config)
+    settings = model_config.session_settings(config)
     assert (settings.intra_op_threads, settings.inter_op_threads) == (2, 1)
     assert settings.parallel_execution
     assert settings.graph_optimization == "ORT_ENABLE_EXTENDED"
@@ -72,7 +74,7 @@ def test_session_settings_read_the_cpp_backend_keys() -> None:
 
 
 def test_spinning_can_be_turned_off() -> None:
-    settings = batching.session_settings(_config(parameters=_params(allow_spinning="0")))
+    settings = model_config.session_settings(_config(parameters=_params(allow_spinning="0")))
     assert settings.allow_spinning is False
 
 
@@ -86,11 +88,11 @@ def test_spinning_can_be_turned_off() -> None:
 )
 def test_session_settings_refuse_bad_values(params: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        batching.session_settings(_config(parameters=_params(**params)))
+        model_config.session_settings(_config(parameters=_params(**params)))
 
 
 def test_parse_config() -> None:
-    config = batching.parse_config(_config(default_model_filename=""))
+    config = model_config.parse_config(_config(default_model_filename=""))
     assert config.max_batch_size == 4 and config.batched
     assert config.inputs == (TensorSpec("image", "TYPE_FP32", (3, -1, -1)),)
     assert config.output_names == ["probability"]
@@ -101,7 +103,7 @@ def test_parse_config() -> None:
 def test_parse_config_accepts_dims_as_strings() -> None:
     """protobuf's JSON writes int64 as strings; Triton usually converts them back, but not everywhere."""
     config = _config(input=[{"name": "image", "data_type": "TYPE_FP32", "dims": ["3", "-1", "-1"]}])
-    assert batching.parse_config(config).inputs[0].dims == (3, -1, -1)
+    assert model_config.parse_config(config).inputs[0].dims == (3, -1, -1)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +115,7 @@ def test_parse_config_accepts_dims_as_strings() -> None:
 )
 def test_parse_config_refuses_what_it_cannot_serve(entry: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        batching.parse_config(_config(input=[entry]))
+        model_config.parse_config(_config(input=[entry]))
 
 
 def test_gpu_accelerators() -> None:
@@ -122,7 +124,7 @@ def test_gpu_accelerators() -> None:
             "gpu_execution_accelerator": [{"name": "TensorRT", "parameters": {"precision_mode": "FP16"}}]
         }
     }
-    assert batching.gpu_accelerators(_config(optimization=optimization)) == (
+    assert model_config.gpu_accelerators(_config(optimization=optimization)) == (
         Accelerator("tensorrt", {"precision_mode": "FP16"}),
     )
 
@@ -134,7 +136,7 @@ MODEL_OUT = [ModelTensor("probability", "tensor(float)", ("n", 1, "h", "w"))]
 
 
 def test_matching_model_passes() -> None:
-    batching.check_against_model(batching.parse_config(_config()), MODEL_IN, MODEL_OUT)
+    model_config.check_against_model(model_config.parse_config(_config()), MODEL_IN, MODEL_OUT)
 
 
 @pytest.mark.parametrize(
@@ -171,23 +173,23 @@ def test_matching_model_passes() -> None:
 )
 def test_mismatch_is_named(overrides: dict[str, Any], model_in: list[ModelTensor], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        batching.check_against_model(batching.parse_config(_config(**overrides)), model_in, MODEL_OUT)
+        model_config.check_against_model(model_config.parse_config(_config(**overrides)), model_in, MODEL_OUT)
 
 
 def test_overridable_initializer_may_be_an_input() -> None:
     extra = {"name": "scale", "data_type": "TYPE_FP32", "dims": [1], "optional": True}
-    config = batching.parse_config(_config(input=[*_config()["input"], extra]))
-    batching.check_against_model(config, MODEL_IN, MODEL_OUT, overridable_initializers={"scale"})
+    config = model_config.parse_config(_config(input=[*_config()["input"], extra]))
+    model_config.check_against_model(config, MODEL_IN, MODEL_OUT, overridable_initializers={"scale"})
 
 
 def test_unbatched_model_is_checked_without_batch_dimension() -> None:
-    config = batching.parse_config(
+    config = model_config.parse_config(
         _config(max_batch_size=0, input=[{"name": "image", "data_type": "TYPE_FP32", "dims": [1, 3, -1, -1]}])
     )
     model_in = [ModelTensor("image", "tensor(float)", (1, 3, "h", "w"))]
     model_out = [ModelTensor("probability", "tensor(float)", (1, 1, "h", "w"))]
     with pytest.raises(ValueError, match=r"output 'probability'.*rank 3"):
-        batching.check_against_model(config, model_in, model_out)
+        model_config.check_against_model(config, model_in, model_out)
 
 
 # --- providers --------------------------------------------------------------------------------------
@@ -196,11 +198,11 @@ ALL_PROVIDERS = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecu
 
 
 def test_cpu_instance_runs_on_cpu_even_with_a_gpu_build() -> None:
-    assert batching.choose_providers(ALL_PROVIDERS, "CPU", 0) == [("CPUExecutionProvider", {})]
+    assert ort_providers.choose_providers(ALL_PROVIDERS, "CPU", 0) == [("CPUExecutionProvider", {})]
 
 
 def test_gpu_instance_uses_cuda_on_its_device() -> None:
-    assert batching.choose_providers(ALL_PROVIDERS, "GPU", 1) == [
+    assert ort_providers.choose_providers(ALL_PROVIDERS, "GPU", 1) == [
         ("CUDAExecutionProvider", {"device_id": "1"}),
         ("CPUExecutionProvider", {}),
     ]
@@ -208,21 +210,21 @@ def test_gpu_instance_uses_cuda_on_its_device() -> None:
 
 def test_tensorrt_only_when_the_config_asks_for_it() -> None:
     accelerators = [Accelerator("tensorrt", {"precision_mode": "FP16", "max_workspace_size_bytes": "1024"})]
-    providers = batching.choose_providers(ALL_PROVIDERS, "KIND_GPU", 0, accelerators)
+    providers = ort_providers.choose_providers(ALL_PROVIDERS, "KIND_GPU", 0, accelerators)
     assert [name for name, _ in providers] == ALL_PROVIDERS
     assert providers[0][1] == {"device_id": "0", "trt_fp16_enable": "True", "trt_max_workspace_size": "1024"}
 
 
 def test_gpu_instance_without_gpu_build_falls_back_to_cpu() -> None:
     accelerators = [Accelerator("tensorrt")]
-    assert batching.choose_providers(["CPUExecutionProvider"], "GPU", 0, accelerators) == [
+    assert ort_providers.choose_providers(["CPUExecutionProvider"], "GPU", 0, accelerators) == [
         ("CPUExecutionProvider", {})
     ]
 
 
 def test_bad_precision_mode() -> None:
     with pytest.raises(ValueError, match="precision_mode"):
-        batching.tensorrt_options({"precision_mode": "FP8"}, 0)
+        ort_providers.tensorrt_options({"precision_mode": "FP8"}, 0)
 
 
 # --- requests ---------------------------------------------------------------------------------------

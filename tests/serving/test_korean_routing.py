@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
+from loadtest.server_metrics import batch_stats, scrape
 from ocrstack.config import KOREAN_RECOGNIZERS
 from ocrstack.serving.client import run_ocr
-from ocrstack.serving.launcher import ServerOptions
-from ocrstack.serving.metrics import batch_stats, scrape
+from ocrstack.serving.launcher.server import ServerOptions
 from ocrstack.synth.fonts import find_face
 from ocrstack.synth.render import LineSpec, render_page
 

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from ocrstack.serving.launcher import (
+from ocrstack.serving.launcher.server import (
     ONNXRUNTIME_BACKEND_SOURCE,
     ServerOptions,
     free_ports,

@@ -23,7 +23,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from ocrstack.serving import ort_options
+from ocrstack.serving.ort_backend import session as ort_session
 
 BIAS = np.array([0.5, 1.0, 1.5, 2.0], np.float32)
 
@@ -110,10 +110,14 @@ def _fake_pb_utils() -> types.ModuleType:
 def backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
     """The backend module imported afresh against the fake stub module."""
     monkeypatch.setitem(sys.modules, "triton_python_backend_utils", _fake_pb_utils())
-    monkeypatch.delitem(sys.modules, "ocrstack.serving.onnxruntime_backend", raising=False)
+    # The backend and the error answers it imports both bind the stub module at import.
+    fresh = ("ocrstack.serving.ort_backend.model", "ocrstack.serving.errors")
+    for name in fresh:
+        monkeypatch.delitem(sys.modules, name, raising=False)
     FakeLogger.messages = []
-    yield importlib.import_module("ocrstack.serving.onnxruntime_backend")
-    sys.modules.pop("ocrstack.serving.onnxruntime_backend", None)
+    yield importlib.import_module(fresh[0])
+    for name in fresh:
+        sys.modules.pop(name, None)
 
 
 @pytest.fixture
@@ -332,11 +336,11 @@ def test_runs_give_the_arena_back_unless_it_is_off(
     assert shrinkage == ["cpu:0"]
     for settings in (
         # an arena that is off has nothing to give back
-        backend.batching.SessionSettings(enable_mem_arena=False),
-        backend.batching.session_settings({"parameters": {"arena_shrinkage": {"string_value": "0"}}}),
+        backend.model_config.SessionSettings(enable_mem_arena=False),
+        backend.model_config.session_settings({"parameters": {"arena_shrinkage": {"string_value": "0"}}}),
     ):
         with pytest.raises(RuntimeError):  # no entry
-            ort_options.run_options(settings).get_run_config_entry("memory.enable_memory_arena_shrinkage")
+            ort_session.run_options(settings).get_run_config_entry("memory.enable_memory_arena_shrinkage")
 
 
 def test_with_a_budget_runs_give_the_arena_back_only_above_it(
@@ -344,15 +348,15 @@ def test_with_a_budget_runs_give_the_arena_back_only_above_it(
 ) -> None:
     model = _load(backend, tmp_path, parameters={"arena_budget_mib": {"string_value": "500"}})
     for resident in (499, 500, 501, None):  # None: memory unreadable, so give it back to be safe
-        monkeypatch.setattr(ort_options, "resident_mib", lambda resident=resident: resident)
+        monkeypatch.setattr(ort_session, "resident_mib", lambda resident=resident: resident)
         model.execute([FakeRequest(x=_x(1))])
     assert shrinkage == [None, None, "cpu:0", "cpu:0"]
     with pytest.raises(ValueError, match="arena_budget_mib"):
-        backend.batching.session_settings({"parameters": {"arena_budget_mib": {"string_value": "-1"}}})
+        backend.model_config.session_settings({"parameters": {"arena_budget_mib": {"string_value": "-1"}}})
 
 
 def test_resident_memory_is_read_on_linux() -> None:
-    resident = ort_options.resident_mib()
+    resident = ort_session.resident_mib()
     assert resident is None or 10 < resident < 1 << 20
 
 

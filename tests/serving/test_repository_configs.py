@@ -56,8 +56,8 @@ ORT_BACKEND_PARAMETERS = frozenset(
         "do_copy_in_default_stream",
     }
 )
-# Read by the embedded server's Python-based backend only (ocrstack.serving.batching), by design: the
-# container ignores them (see the comments there and in the configs).
+# Read by the embedded server's Python-based backend only (ocrstack.serving.ort_backend.model_config), by
+# design: the container ignores them (see the comments there and in the configs).
 EMBEDDED_ONLY_PARAMETERS = frozenset({"allow_spinning", "max_elements_per_run", "arena_budget_mib"})
 MIN_RECOGNIZER_BATCH = 32
 RECOGNIZER_HEIGHT = 48

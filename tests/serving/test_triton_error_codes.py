@@ -11,7 +11,7 @@ from tritonclient.utils import InferenceServerException
 
 from convert import parity_inputs
 from ocrstack.serving.client import ocr_inputs
-from ocrstack.serving.launcher import ServerOptions
+from ocrstack.serving.launcher.server import ServerOptions
 
 pytestmark = pytest.mark.slow
 

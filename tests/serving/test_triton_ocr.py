@@ -14,13 +14,13 @@ from tritonclient.utils import InferenceServerException
 
 from convert import parity_inputs
 from convert.repository import model_path
+from loadtest.server_metrics import batch_stats, scrape
 from ocrstack.config import detector_config, recognizer_config
-from ocrstack.pipeline import OcrPipeline, TextLine
 from ocrstack.pipeline.image_io import shrink_to
+from ocrstack.pipeline.pipeline import OcrPipeline, TextLine
 from ocrstack.pipeline.stages import working_side
 from ocrstack.serving.client import OcrResult, ocr_inputs, result_from, run_ocr
-from ocrstack.serving.launcher import ServerOptions
-from ocrstack.serving.metrics import batch_stats, scrape
+from ocrstack.serving.launcher.server import ServerOptions
 from ocrstack.synth.fonts import find_face
 from ocrstack.synth.render import render_text_line
 

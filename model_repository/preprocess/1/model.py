@@ -1,2 +1,2 @@
 # The model lives in the core package, shared with the in-process pipeline and the tests.
-from ocrstack.serving.preprocess_model import TritonPythonModel  # noqa: F401
+from ocrstack.serving.python_models.preprocess import TritonPythonModel  # noqa: F401

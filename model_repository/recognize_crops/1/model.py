@@ -1,2 +1,2 @@
 # The model lives in the core package, shared with the in-process pipeline and the tests.
-from ocrstack.serving.recognize_crops_model import TritonPythonModel  # noqa: F401
+from ocrstack.serving.python_models.recognize_crops import TritonPythonModel  # noqa: F401

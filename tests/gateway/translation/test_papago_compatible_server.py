@@ -28,7 +28,7 @@ from gateway.translation.papago_compatible_server import (
     parse_args,
     validate_request,
 )
-from ocrstack.serving.launcher import free_ports
+from ocrstack.serving.launcher.server import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SERVER_KEY_ID = f"fake-id-{secrets.token_hex(4)}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from ocrstack.serving.batching import SessionSettings
+from ocrstack.serving.ort_backend.model_config import SessionSettings
 
 STATM = Path("/proc/self/statm")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

@@ -1,20 +1,20 @@
-"""Framework-free logic of the Python-based onnxruntime backend: config parsing, request checks, batching.
+"""The embedded onnxruntime backend's reading of a model config: tensors, session settings and GPU
+accelerators, and the config checked against the ONNX graph it serves.
 
-Everything here works on the model config as Triton hands it over (parsed JSON) and on numpy arrays, so
-it is unit-tested without a Triton server; :mod:`ocrstack.serving.onnxruntime_backend` only wires it to
-ONNX Runtime and ``triton_python_backend_utils``. Config conventions are those of Triton's C++
-onnxruntime backend, so that one ``config.pbtxt`` means the same thing under both runtimes.
+Config conventions are those of Triton's C++ onnxruntime backend, so that one ``config.pbtxt`` means the
+same thing under both runtimes. Framework-free (parsed JSON and numpy), so it is unit-tested without a
+Triton server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-T = TypeVar("T", bool, int, float, str)
+from ocrstack.serving.parameters import optional_bool_parameter, parameter
 
 TRITON_DTYPES: dict[str, np.dtype] = {
     "TYPE_BOOL": np.dtype(np.bool_),
@@ -49,23 +49,9 @@ ONNX_DTYPES: dict[str, np.dtype] = {
     "tensor(string)": np.dtype(np.object_),
 }
 
-CPU_PROVIDER = "CPUExecutionProvider"
-CUDA_PROVIDER = "CUDAExecutionProvider"
-TENSORRT_PROVIDER = "TensorrtExecutionProvider"
-
 # optimization { graph { level } } as the C++ backend reads it; any other value means "all".
 GRAPH_LEVELS = {-1: "ORT_ENABLE_BASIC", 1: "ORT_ENABLE_EXTENDED", 2: "ORT_DISABLE_ALL"}
 DEFAULT_GRAPH_LEVEL = "ORT_ENABLE_ALL"
-
-# Accelerator parameters whose TensorRT execution-provider option has another name.
-TENSORRT_OPTION_NAMES = {
-    "max_workspace_size_bytes": "trt_max_workspace_size",
-    "int8_calibration_table_name": "trt_int8_calibration_table_name",
-    "int8_use_native_calibration_table": "trt_int8_use_native_calibration_table",
-}
-
-ProviderSpec = tuple[str, dict[str, str]]
-Arrays = Mapping[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -152,59 +138,6 @@ class ServingConfig:
         return [spec.name for spec in self.outputs]
 
 
-# --- parameters -------------------------------------------------------------------------------------
-
-
-def parse_bool(text: str) -> bool:
-    """Booleans as Triton configs write them: 1/0, true/false, yes/no, on/off."""
-    lowered = text.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
-
-
-def string_parameter(parameters: Mapping[str, Any], key: str) -> str | None:
-    """The ``string_value`` of ``parameters { key: ... }``, or None when the key is absent."""
-    entry = parameters.get(key)
-    if entry is None:
-        return None
-    if isinstance(entry, Mapping):
-        value = entry.get("string_value")
-        return None if value is None else str(value)
-    return str(entry)
-
-
-def parameter(parameters: Mapping[str, Any], key: str, default: T) -> T:
-    """A config parameter converted to the type of ``default``, which is returned when the key is absent."""
-    raw = string_parameter(parameters, key)
-    if raw is None:
-        return default
-    try:
-        if isinstance(default, bool):
-            return parse_bool(raw)
-        if isinstance(default, int):
-            return int(raw.strip())
-        if isinstance(default, float):
-            return float(raw.strip())
-        return raw
-    except ValueError as exc:
-        kind = type(default).__name__
-        raise ValueError(f"parameter '{key}' must be {kind}, got {raw!r}") from exc
-
-
-def optional_bool_parameter(parameters: Mapping[str, Any], key: str) -> bool | None:
-    """A boolean switch that, when absent, leaves ONNX Runtime's own default in place."""
-    raw = string_parameter(parameters, key)
-    if raw is None:
-        return None
-    try:
-        return parse_bool(raw)
-    except ValueError as exc:
-        raise ValueError(f"parameter '{key}' must be a boolean, got {raw!r}") from exc
-
-
 def session_settings(config: Mapping[str, Any]) -> SessionSettings:
     parameters = config.get("parameters") or {}
     intra = parameter(parameters, "intra_op_thread_count", 0)
@@ -233,9 +166,6 @@ def session_settings(config: Mapping[str, Any]) -> SessionSettings:
         arena_budget_mib=budget,
         max_elements_per_run=parameter(parameters, "max_elements_per_run", 0),
     )
-
-
-# --- config -----------------------------------------------------------------------------------------
 
 
 def tensor_specs(config: Mapping[str, Any], key: str) -> tuple[TensorSpec, ...]:
@@ -283,9 +213,6 @@ def parse_config(config: Mapping[str, Any]) -> ServingConfig:
         session=session_settings(config),
         gpu_accelerators=gpu_accelerators(config),
     )
-
-
-# --- config against the ONNX model ------------------------------------------------------------------
 
 
 def format_dims(dims: Sequence[object], batched: bool) -> str:
@@ -365,157 +292,3 @@ def check_against_model(
     ]
     if problems:
         raise ValueError(f"model '{config.name}' does not match its config: " + "; ".join(problems))
-
-
-# --- execution providers ----------------------------------------------------------------------------
-
-
-def tensorrt_options(parameters: Mapping[str, str], device_id: int) -> dict[str, str]:
-    """TensorRT execution-provider options from the accelerator's parameters (C++ backend's names)."""
-    options = {"device_id": str(device_id)}
-    for key, value in parameters.items():
-        if key == "precision_mode":
-            mode = value.strip().upper()
-            if mode not in {"FP32", "FP16", "INT8"}:
-                raise ValueError(f"tensorrt precision_mode must be FP32, FP16 or INT8, got {value!r}")
-            if mode != "FP32":
-                options[f"trt_{mode.lower()}_enable"] = "True"
-        else:
-            options[TENSORRT_OPTION_NAMES.get(key, key)] = value
-    return options
-
-
-def gpu_instance(instance_kind: str) -> bool:
-    """Whether Triton's ``model_instance_kind`` ("GPU", or "KIND_GPU" as configs spell it) is a GPU."""
-    return instance_kind.upper().removeprefix("KIND_") == "GPU"
-
-
-def choose_providers(
-    available: Collection[str],
-    instance_kind: str,
-    device_id: int,
-    accelerators: Sequence[Accelerator] = (),
-) -> list[ProviderSpec]:
-    """Execution providers for one instance, preferred first.
-
-    As in the C++ backend, a GPU instance runs on CUDA and uses TensorRT only when the config asks for
-    the "tensorrt" accelerator; CPU always comes last, for the nodes the others cannot run and for
-    onnxruntime builds without GPU support.
-    """
-    chosen: list[ProviderSpec] = []
-    if gpu_instance(instance_kind):
-        requested = {accelerator.name: accelerator for accelerator in accelerators}
-        if "tensorrt" in requested and TENSORRT_PROVIDER in available:
-            chosen.append((TENSORRT_PROVIDER, tensorrt_options(requested["tensorrt"].parameters, device_id)))
-        if CUDA_PROVIDER in available:
-            cuda = requested.get("cuda")
-            chosen.append((CUDA_PROVIDER, {"device_id": str(device_id), **(cuda.parameters if cuda else {})}))
-    return [*chosen, (CPU_PROVIDER, {})]
-
-
-# --- requests ---------------------------------------------------------------------------------------
-
-
-def _tensor_problem(spec: TensorSpec, array: np.ndarray, batched: bool) -> str | None:
-    if array.dtype != spec.dtype:
-        return f"input '{spec.name}' has data type {array.dtype}, expected {spec.data_type}"
-    expected = format_dims(spec.dims, batched)
-    if array.ndim != len(spec.dims) + batched:
-        return f"input '{spec.name}' has shape {list(array.shape)}, expected {expected}"
-    if array.size == 0:
-        return f"input '{spec.name}' is empty (shape {list(array.shape)})"
-    dims = array.shape[1:] if batched else array.shape
-    if any(want >= 0 and got != want for want, got in zip(spec.dims, dims, strict=True)):
-        return f"input '{spec.name}' has shape {list(array.shape)}, expected {expected}"
-    return None
-
-
-def request_error(arrays: Arrays, specs: Sequence[TensorSpec], max_batch_size: int) -> str | None:
-    """Why a request cannot run (missing input, data type, shape, size, batch), or None when it can."""
-    batched = max_batch_size > 0
-    batch_sizes = set()
-    for spec in specs:
-        array = arrays.get(spec.name)
-        if array is None:
-            if spec.optional:
-                continue
-            return f"missing input '{spec.name}'"
-        problem = _tensor_problem(spec, array, batched)
-        if problem:
-            return problem
-        if batched:
-            batch_sizes.add(array.shape[0])
-    if len(batch_sizes) > 1:
-        return f"inputs disagree on the batch size: {sorted(batch_sizes)}"
-    if batch_sizes and max(batch_sizes) > max_batch_size:
-        return f"batch size {max(batch_sizes)} exceeds max_batch_size {max_batch_size}"
-    return None
-
-
-def batch_size(arrays: Arrays, batched: bool) -> int:
-    """Rows a request contributes to a batch: its first dimension, or 1 for a model without batching."""
-    return next(iter(arrays.values())).shape[0] if batched else 1
-
-
-def batch_key(arrays: Arrays) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """Requests with equal keys can be concatenated: the same inputs, with the same non-batch shapes."""
-    return tuple(sorted((name, tuple(array.shape[1:])) for name, array in arrays.items()))
-
-
-def plan_batches(keys: Sequence[Hashable], sizes: Sequence[int], max_batch_size: int) -> list[list[int]]:
-    """Indices of the requests to run together, in arrival order.
-
-    Requests share a run when their keys are equal and the run stays within ``max_batch_size`` rows
-    (Triton's batcher already keeps to it; a sequence or default scheduler may not). With
-    ``max_batch_size`` 0 the model has no batch dimension and every request runs alone.
-    """
-    if max_batch_size <= 0:
-        return [[index] for index in range(len(keys))]
-    open_runs: dict[Hashable, tuple[list[int], int]] = {}
-    runs: list[list[int]] = []
-    for index, (key, size) in enumerate(zip(keys, sizes, strict=True)):
-        current = open_runs.get(key)
-        if current is None or current[1] + size > max_batch_size:
-            current = ([], 0)
-            runs.append(current[0])
-        current[0].append(index)
-        open_runs[key] = (current[0], current[1] + size)
-    return runs
-
-
-def concatenate(batch: Sequence[Arrays]) -> dict[str, np.ndarray]:
-    """One feed for a run; a single request is passed through without a copy."""
-    if len(batch) == 1:
-        return dict(batch[0])
-    return {name: np.concatenate([arrays[name] for arrays in batch]) for name in batch[0]}
-
-
-def rows_per_run(feed: Arrays, max_elements: int) -> int | None:
-    """How many batch rows one run may take under ``max_elements`` (None: no limit, or no rows)."""
-    if max_elements <= 0 or not feed:
-        return None
-    largest_row = max(int(np.prod(array.shape[1:])) for array in feed.values())
-    return max(1, max_elements // max(1, largest_row))
-
-
-def run_in_slices(run: Callable[[Arrays], Arrays], feed: Arrays, rows: int | None) -> Arrays:
-    """``run`` on ``feed`` whole, or on consecutive slices of ``rows`` batch rows joined back."""
-    total = len(next(iter(feed.values())))
-    if rows is None or rows >= total:
-        return run(feed)
-    parts = [run({k: v[start : start + rows] for k, v in feed.items()}) for start in range(0, total, rows)]
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-
-
-def split_outputs(outputs: Arrays, sizes: Sequence[int]) -> list[dict[str, np.ndarray]]:
-    """Cut a run's outputs back into one dict per request, by each request's batch size."""
-    total = sum(sizes)
-    for name, array in outputs.items():
-        if array.ndim == 0 or array.shape[0] != total:
-            raise ValueError(
-                f"output '{name}' has shape {list(array.shape)}: expected its first dimension to be the "
-                f"batch of {total}"
-            )
-    bounds = np.cumsum(sizes)[:-1]
-    pieces = {name: np.split(array, bounds) for name, array in outputs.items()}
-    return [{name: pieces[name][i] for name in outputs} for i in range(len(sizes))]

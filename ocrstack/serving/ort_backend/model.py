@@ -28,10 +28,10 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
-from ocrstack.serving import batching
-from ocrstack.serving.batching import ModelTensor, ServingConfig
-from ocrstack.serving.ort_options import ArenaRuns, session_options
-from ocrstack.serving.python_model import coded_error_response
+from ocrstack.serving.errors import coded_error_response
+from ocrstack.serving.ort_backend import batching, model_config, providers
+from ocrstack.serving.ort_backend.model_config import ModelTensor, ServingConfig
+from ocrstack.serving.ort_backend.session import ArenaRuns, session_options
 
 
 def model_path(model_directory: Path, version: str, filename: str) -> Path:
@@ -55,27 +55,27 @@ class TritonPythonModel:
     """One instance of a model: one ONNX Runtime session, batched runs, per-request errors."""
 
     def initialize(self, args: dict[str, str]) -> None:
-        self.config: ServingConfig = batching.parse_config(json.loads(args["model_config"]))
+        self.config: ServingConfig = model_config.parse_config(json.loads(args["model_config"]))
         path = model_path(Path(args["model_repository"]), args["model_version"], self.config.model_filename)
         kind = args.get("model_instance_kind", "CPU")
-        providers = batching.choose_providers(
+        chosen = providers.choose_providers(
             ort.get_available_providers(),
             kind,
             int(args.get("model_instance_device_id") or 0),
             self.config.gpu_accelerators,
         )
         self.session: ort.InferenceSession | None = ort.InferenceSession(
-            str(path), sess_options=session_options(self.config.session), providers=providers
+            str(path), sess_options=session_options(self.config.session), providers=chosen
         )
         self.runs = ArenaRuns(self.config.session)
-        batching.check_against_model(
+        model_config.check_against_model(
             self.config,
             model_tensors(self.session.get_inputs()),
             model_tensors(self.session.get_outputs()),
             {arg.name for arg in self.session.get_overridable_initializers()},
         )
         used = self.session.get_providers()
-        if batching.gpu_instance(kind) and used == [batching.CPU_PROVIDER]:
+        if providers.gpu_instance(kind) and used == [providers.CPU_PROVIDER]:
             pb_utils.Logger.log_warn(f"{args.get('model_instance_name')}: GPU instance, but runs on CPU only")
         settings = self.config.session
         pb_utils.Logger.log_info(

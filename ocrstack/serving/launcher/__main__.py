@@ -1,4 +1,4 @@
-"""``python -m ocrstack.serving serve``: the embedded Triton server on this machine."""
+"""``python -m ocrstack.serving.launcher serve``: the embedded Triton server on this machine."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ocrstack.serving.launcher import ServerOptions, serve
+from ocrstack.serving.launcher.server import ServerOptions, serve
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m ocrstack.serving", description=__doc__)
+    root = argparse.ArgumentParser(prog="python -m ocrstack.serving.launcher", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="start Triton on the model repository and wait")
     defaults = ServerOptions()

@@ -29,8 +29,9 @@ from ocrstack.pipeline.crop_layout import (
 )
 from ocrstack.pipeline.image_io import decode_image
 from ocrstack.pipeline.stages import ImageTooSmallError, boxes_from_detection, prepare_detection
-from ocrstack.serving.python_model import error_response, input_array, optional_string, string_parameter
-from ocrstack.serving.recognition import BlsRecognition
+from ocrstack.serving.errors import error_response
+from ocrstack.serving.python_models.recognition import BlsRecognition
+from ocrstack.serving.python_models.triton_io import input_array, optional_string, string_parameter
 
 Readings = tuple[list[tuple[str, float]], list[Orientation]]
 

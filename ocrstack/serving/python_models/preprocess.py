@@ -19,7 +19,8 @@ import triton_python_backend_utils as pb_utils
 from ocrstack.config import detector_config
 from ocrstack.pipeline.image_io import decode_working_image
 from ocrstack.pipeline.stages import prepare_detection, working_side
-from ocrstack.serving.python_model import error_response, input_array, string_parameter
+from ocrstack.serving.errors import error_response
+from ocrstack.serving.python_models.triton_io import input_array, string_parameter
 
 
 class TritonPythonModel:

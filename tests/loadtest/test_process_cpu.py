@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from ocrstack.serving.process_cpu import SERVER, ServerCpu, StackCpu, cpu_ms_per_item, model_of
+from loadtest.process_cpu import SERVER, ServerCpu, StackCpu, cpu_ms_per_item, model_of
 
 # Busy for about half a second of CPU, then waits to be read before it exits.
 BURN = (

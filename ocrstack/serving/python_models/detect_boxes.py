@@ -13,8 +13,7 @@ from typing import Any
 from ocrstack.config import detector_config
 from ocrstack.pipeline.reading_order import reading_order
 from ocrstack.pipeline.stages import DetectionPlan, boxes_from_detection, to_sent_pixels
-from ocrstack.serving.crop_recognize_model import PageResult, page_response
-from ocrstack.serving.python_model import input_array, string_parameter
+from ocrstack.serving.python_models.triton_io import PageResult, input_array, page_response, string_parameter
 
 
 class TritonPythonModel:

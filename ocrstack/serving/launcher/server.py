@@ -5,7 +5,7 @@ launcher prepares a backend folder (python backend + the stub for the running in
 Python-based ``onnxruntime`` backend), sets the library path and the path the stub takes its ``python3``
 from, starts the server on the given ports, waits until every model is ready, and stops it cleanly.
 
-    python -m ocrstack.serving serve [--repository model_repository] [--http-port 8000] ...
+    python -m ocrstack.serving.launcher serve [--repository model_repository] [--http-port 8000] ...
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ocrstack.serving.repository import model_names
 
 # The whole Python-based backend file: Triton looks for TritonPythonModel in <backend>/model.py.
 ONNXRUNTIME_BACKEND_SOURCE = (
-    "from ocrstack.serving.onnxruntime_backend import TritonPythonModel  # noqa: F401\n"
+    "from ocrstack.serving.ort_backend.model import TritonPythonModel  # noqa: F401\n"
 )
 
 

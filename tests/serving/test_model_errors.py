@@ -31,9 +31,9 @@ def helper(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
     stub.TritonError = FakeTritonError  # type: ignore[attr-defined]
     stub.InferenceResponse = FakeResponse  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "triton_python_backend_utils", stub)
-    monkeypatch.delitem(sys.modules, "ocrstack.serving.python_model", raising=False)
-    yield importlib.import_module("ocrstack.serving.python_model")
-    sys.modules.pop("ocrstack.serving.python_model", None)
+    monkeypatch.delitem(sys.modules, "ocrstack.serving.errors", raising=False)
+    yield importlib.import_module("ocrstack.serving.errors")
+    sys.modules.pop("ocrstack.serving.errors", None)
 
 
 @pytest.mark.parametrize(

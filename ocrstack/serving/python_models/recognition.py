@@ -29,7 +29,7 @@ from ocrstack.pipeline import charset_from_model_metadata, decode_best_path, rec
 from ocrstack.pipeline.mixed_script import keep_better, lines_to_read_again
 from ocrstack.pipeline.stages import in_crop_order, recognition_chunks, route
 from ocrstack.pipeline.word_spaces import rule_for
-from ocrstack.serving.python_model import string_parameter
+from ocrstack.serving.python_models.triton_io import string_parameter
 from ocrstack.serving.repository import model_names, onnx_metadata, read_model_config
 
 MODES = ("batched", "sequential")

@@ -2,45 +2,28 @@
 
 DB post-processing, reading order, perspective crops and orientation routing are the shared pipeline
 stages; recognition goes to the ``text_recognition_*`` models through BLS
-(:class:`ocrstack.serving.recognition.BlsRecognition`). The parameter ``recognition_mode`` picks how:
-``batched`` (default) or ``sequential``, the baseline that shows what batching buys.
+(:class:`ocrstack.serving.python_models.recognition.BlsRecognition`). The parameter
+``recognition_mode`` picks how: ``batched`` (default) or ``sequential``, the baseline that shows what
+batching buys.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
 from ocrstack.config import DEFAULT_LANGUAGE, detector_config
 from ocrstack.pipeline.stages import DetectionPlan, boxes_from_detection, cut_lines, to_sent_pixels
-from ocrstack.serving.python_model import error_response, input_array, optional_string, string_parameter
-from ocrstack.serving.recognition import BlsRecognition
-
-
-@dataclass(frozen=True)
-class PageResult:
-    boxes: np.ndarray  # N x 4 x 2 float32
-    texts: list[str]
-    scores: np.ndarray  # N float32
-
-
-def page_response(page: PageResult | BaseException) -> Any:
-    """The ``boxes``/``texts``/``scores`` answer, or the request's own error."""
-    if isinstance(page, BaseException):
-        return error_response(page)
-    return pb_utils.InferenceResponse(
-        output_tensors=[
-            pb_utils.Tensor("boxes", page.boxes.astype(np.float32).reshape(-1, 4, 2)),
-            pb_utils.Tensor("texts", np.array([t.encode("utf-8") for t in page.texts], dtype=np.object_)),
-            pb_utils.Tensor("scores", page.scores.astype(np.float32)),
-        ]
-    )
+from ocrstack.serving.python_models.recognition import BlsRecognition
+from ocrstack.serving.python_models.triton_io import (
+    PageResult,
+    input_array,
+    optional_string,
+    page_response,
+    string_parameter,
+)
 
 
 class TritonPythonModel:
