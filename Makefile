@@ -31,7 +31,7 @@ AXE_VERSION := 4.14.1
 # Triton, the gateway and (without Papago credentials in the environment) the Papago-compatible server;
 # Ctrl-C stops all of them.
 run: setup model-repository
-	$(BIN)/python -m gateway.stack --repository $(REPOSITORY) --port $(GATEWAY_PORT) \
+	$(BIN)/python -m devtools.stack --repository $(REPOSITORY) --port $(GATEWAY_PORT) \
 		--http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT) --papago-port $(PAPAGO_PORT)
 
 # The embedded Triton server alone; Ctrl-C stops it cleanly.
@@ -45,11 +45,14 @@ test: setup model-repository browser-tools $(PROMTOOL)
 
 setup: $(STAMP) $(PEER_STAMP) system-packages
 
-# torch is installed first and pinned, so that pip takes the CPU wheel instead of resolving a CUDA build.
+# torch's pin (the train extra's, read from pyproject.toml) is installed first, alone, so that pip takes
+# the CPU wheel instead of resolving a CUDA build; then the project with every component's extra.
+TORCH_PIN = $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet '$(TORCH_PIN)'
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	# The peer (RapidOCR) asks for opencv-python; we keep the headless build as the only OpenCV.
 	$(BIN)/python -m pip install --quiet --no-deps rapidocr_onnxruntime==1.4.4

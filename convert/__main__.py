@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from convert.export import export_onnx
 from convert.fp16 import to_fp16
 from convert.parity import check_parity
 from convert.repository import build_repository, parity_batches
+from convert.repository_checks import repository_problems
 from convert.tensorrt import build_engine, trtexec_command
 from ocrstack.config import model_config
 from ocrstack.weights.checkpoint import load_checkpoint
@@ -27,6 +29,14 @@ def _onnx(args: argparse.Namespace) -> None:
 def _repository(args: argparse.Namespace) -> None:
     for path in build_repository(args.checkpoints, args.repository, args.force):
         print(path)
+    # The repository as built, checked the way the Triton container would load it: a config that
+    # disagrees with its record, its ONNX file, the ensemble chain or the batching rules fails here.
+    problems = repository_problems(args.repository)
+    if problems:
+        print(f"{args.repository}: {len(problems)} problem(s) in the model repository:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 def _tensorrt(args: argparse.Namespace) -> None:
@@ -49,7 +59,13 @@ def parser() -> argparse.ArgumentParser:
     onnx_cmd.add_argument("--fp16", action="store_true", help="also write a float16 variant")
     onnx_cmd.set_defaults(run=_onnx)
 
-    repo_cmd = commands.add_parser("repository", help="export every checkpoint into the model repository")
+    repo_cmd = commands.add_parser(
+        "repository",
+        help="export every checkpoint into the model repository, then check its configs",
+        description="Export every missing or stale checkpoint into the model repository, then check the "
+        "whole repository (configs against their config records, ONNX files, the ensemble chain and the "
+        "batching rules); exits with status 1, listing every problem, when a check fails.",
+    )
     repo_cmd.add_argument("--checkpoints", type=Path, default=Path("build/checkpoints"))
     repo_cmd.add_argument("--repository", type=Path, default=Path("model_repository"))
     repo_cmd.add_argument("--force", action="store_true")

@@ -1,4 +1,4 @@
-# The gateway (FastAPI, gateway/) and the ocrstack modules it imports, on a slim Python, as a non-root user.
+# The gateway (FastAPI, gateway/) and the ocrstack library it imports, on a slim Python, as a non-root user.
 #
 #   docker build -f docker/gateway.Dockerfile -t ocrstack-gateway .
 #   docker run --rm -p 8080:8080 -e OCRSTACK_TRITON_URL=triton-host:8001 ocrstack-gateway
@@ -6,19 +6,19 @@
 # or `docker compose up gateway` (docker-compose.yml). Settings come from the environment (OCRSTACK_*,
 # gateway/settings.py); Papago credentials from an env file or a Secret, never from this image.
 #
-# The dependency list is the `gateway` extra of pyproject.toml, read there at build time: no second list
-# is kept here. The project itself is not pip-installed, its two packages are copied as source: installing
-# it would pull the main dependency list (PyTorch among it), which the gateway never imports.
-# Build context: docker/gateway.Dockerfile.dockerignore lets only pyproject.toml, ocrstack/ and gateway/ in.
+# The project is installed with its `gateway` extra (pyproject.toml: the base list and the gateway's own),
+# so no dependency list is kept here; the gateway itself runs from its copied source folder.
+# Build context: docker/gateway.Dockerfile.dockerignore lets only pyproject.toml, README.md, ocrstack/ and
+# gateway/ in.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS dependencies
-COPY pyproject.toml /tmp/pyproject.toml
-RUN python -c "import tomllib; extra = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['optional-dependencies']['gateway']; open('/tmp/requirements.txt', 'w').write(chr(10).join(extra) + chr(10))" \
-    && python -m venv /opt/venv \
+COPY pyproject.toml README.md /tmp/ocrstack/
+COPY ocrstack /tmp/ocrstack/ocrstack
+RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --upgrade pip \
-    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+    && /opt/venv/bin/pip install --no-cache-dir '/tmp/ocrstack[gateway]'
 
 FROM ${PYTHON_IMAGE}
 # Fonts for the re-drawn image (render=true): Latin, Hangul and Han, found through fontconfig
@@ -28,7 +28,6 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /home/gateway --create-home gateway
 COPY --from=dependencies /opt/venv /opt/venv
-COPY ocrstack /app/ocrstack
 COPY gateway /app/gateway
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \

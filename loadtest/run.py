@@ -31,7 +31,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from gateway.stack import gateway_process
+from devtools.stack import gateway_process
 from loadtest import batch_cost, report
 from loadtest import peers as peer_runs
 from loadtest.process_cpu import SERVER

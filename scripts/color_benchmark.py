@@ -1,5 +1,5 @@
 """Accuracy and speed of line colour extraction (``gateway.colors``) on the rendered cases of
-``gateway.color_cases``, the same pages the tests check.
+``devtools.color_cases``, the same pages the tests check.
 
     .venv/bin/python -m scripts.color_benchmark [--repeats 50]
 
@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from gateway.color_cases import TOLERANCE, ColorCase, channel_errors, color_cases
+from devtools.color_cases import TOLERANCE, ColorCase, channel_errors, color_cases
 from gateway.colors import line_colors
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import tritonclient.grpc as grpcclient
 
-from gateway.stack import gateway_process
+from devtools.stack import gateway_process
 from ocrstack.evaluation.dataset import by_kind, load_samples
 from ocrstack.serving.client import run_ocr
 from ocrstack.serving.launcher.server import ServerOptions, TritonServer, free_ports

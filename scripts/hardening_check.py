@@ -1,6 +1,6 @@
 """Reproduce the eight findings of issue 20 against a running gateway and say, for each, whether it holds.
 
-    python -m gateway.stack &                                   # or make run
+    python -m devtools.stack &                                   # or make run
     python -m scripts.hardening_check --url http://127.0.0.1:8080
     python -m scripts.hardening_check --url ... --triton-pid PID  # also finding 2: kills that Triton
 

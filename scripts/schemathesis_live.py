@@ -1,7 +1,7 @@
 """Schemathesis with all its checks against a live stack: every route, every body media type, positive
 and negative data; no 5xx and no answer that contradicts the OpenAPI document.
 
-    python -m scripts.schemathesis_live                    # starts python -m gateway.stack, then runs
+    python -m scripts.schemathesis_live                    # starts python -m devtools.stack, then runs
     python -m scripts.schemathesis_live --url URL          # against a gateway that is already running
 
 The stack (what ``make run`` starts: real Triton, the Papago-compatible server) runs on free loopback

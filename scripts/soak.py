@@ -1,10 +1,10 @@
 """Soak the whole stack: memory per big image, then many clients on ``/ocr`` with real images for minutes.
 
-    python -m scripts.soak                                  # starts python -m gateway.stack, 16 x 300 s
+    python -m scripts.soak                                  # starts python -m devtools.stack, 16 x 300 s
     python -m scripts.soak --duration-s 60 --big 2          # shorter, two big-image rounds first
     python -m scripts.soak --stack-pid PID --url URL        # against a stack that is already running
 
-The stack (``python -m gateway.stack``, what ``make run`` starts) runs on free loopback ports and is
+The stack (``python -m devtools.stack``, what ``make run`` starts) runs on free loopback ports and is
 stopped at the end. Memory is the proportional set size (PSS: shared pages split between the processes
 that map them) summed over the supervisor and all its descendants: Triton, every python backend stub,
 the gateway and the Papago-compatible server; plus the stack's ``/dev/shm`` segments, reported apart.
@@ -40,7 +40,7 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 
-from gateway.stack import ServiceProcess  # noqa: E402
+from devtools.stack import ServiceProcess  # noqa: E402
 from ocrstack.serving.launcher.server import free_ports  # noqa: E402
 
 DEFAULT_IMAGES = [REPO.parent / "shared/testdata/real/pages", REPO.parent / "shared/testdata/real_ko"]
@@ -285,7 +285,7 @@ def start_stack(
     gateway, http, grpc, metrics, papago = free_ports(5)
     args = [f"--port={gateway}", f"--http-port={http}", f"--grpc-port={grpc}", f"--metrics-port={metrics}"]
     args += [f"--papago-port={papago}", f"--workdir={workdir}", f"--repository={repository}"]
-    stack = ServiceProcess("gateway.stack", args, {}, workdir / "stack.log").start()
+    stack = ServiceProcess("devtools.stack", args, {}, workdir / "stack.log").start()
     url = f"http://127.0.0.1:{gateway}"
     print(f"starting the stack (log {workdir / 'stack.log'}) ...", flush=True)
     stack.wait_http(f"{url}/readyz", timeout_s=600)

@@ -238,7 +238,9 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     model = build_model(cfg.architecture, len(charset) + 1)
     assert isinstance(model, KoreanRecognizer | KoreanPPOCRRecognizer), cfg.architecture
     model.set_charset(charset)
-    model = model.to(device, memory_format=torch.channels_last)
+    # Module.to moves the model in place (and returns it). torch's overloads for it leave out the
+    # keyword-only memory_format that its docstring documents and its implementation reads.
+    model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     if args.frozen_stages:
         if not isinstance(model, KoreanPPOCRRecognizer):
             raise ValueError("--frozen-stages applies to korean_ppocrv4_rec only")
@@ -268,8 +270,10 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     elif args.init_ppocr is not None:
         if not isinstance(model, KoreanPPOCRRecognizer):
             raise ValueError("--init-ppocr starts a korean_ppocrv4_rec model")
-        source = load_checkpoint(args.init_ppocr)
-        shared = init_from_ppocr(model, source.state_dict, source.charset, charset)
+        ppocr = load_checkpoint(args.init_ppocr)
+        if ppocr.charset is None:
+            raise ValueError(f"{args.init_ppocr} has no charset to carry the head's rows over with")
+        shared = init_from_ppocr(model, ppocr.state_dict, ppocr.charset, charset)
         init_digest = read_checksums(args.init_ppocr.parent)[args.init_ppocr.name]
         print(f"starting {out} from the body of {args.init_ppocr} ({shared} characters carried over)")
     frozen = None
@@ -348,7 +352,7 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
         record = {
             "step": step,
             "loss": float(loss.item()),
-            "lr": scheduler.get_last_lr()[0],
+            "lr": float(scheduler.get_last_lr()[0]),  # a float already: the optimizer's lr is args.lr
             "samples_per_s": rate,
         }
         history["train"].append(record)
@@ -388,7 +392,7 @@ def param_groups(model: nn.Module, lr: float, body_lr_scale: float) -> list[dict
 
 
 def load_initial_weights(
-    model: KoreanRecognizer, path: Path, cfg: RecognizerConfig, charset: list[str]
+    model: KoreanRecognizer | KoreanPPOCRRecognizer, path: Path, cfg: RecognizerConfig, charset: list[str]
 ) -> str:
     """Load the weights of a checksum-verified checkpoint of ``cfg``'s model with the same charset;
     returns its SHA-256. A checkpoint from before the head had jamo scores keeps them at zero (the

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import onnx
-from google.protobuf import text_format
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf.message import Message
 from tritonclient.grpc import model_config_pb2
 
 
@@ -29,10 +29,41 @@ def latest_version_dir(model_dir: Path) -> Path:
     return max(versions, key=lambda p: int(p.name))
 
 
+def _onnx_metadata_message() -> type[Message]:
+    """The part of ONNX's ``ModelProto`` that holds custom metadata (field 14, ``metadata_props``), as a
+    message of its own: a model file parses into it with every other field skipped, so reading a charset
+    needs neither the ``onnx`` package nor the graph's weights decoded."""
+    schema = descriptor_pb2.FileDescriptorProto(
+        name="ocrstack_onnx_metadata.proto", package="ocrstack_onnx", syntax="proto2"
+    )
+    entry = schema.message_type.add(name="StringStringEntryProto")
+    for number, name in ((1, "key"), (2, "value")):
+        entry.field.add(
+            name=name,
+            number=number,
+            type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+        )
+    model = schema.message_type.add(name="ModelProto")
+    model.field.add(
+        name="metadata_props",
+        number=14,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
+        type_name=".ocrstack_onnx.StringStringEntryProto",
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(schema)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("ocrstack_onnx.ModelProto"))
+
+
+_ONNX_METADATA = _onnx_metadata_message()
+
+
 def onnx_metadata(model_dir: Path) -> dict[str, str]:
     """Custom metadata of the latest version's ``model.onnx``."""
-    graph = onnx.load(str(latest_version_dir(model_dir) / "model.onnx"), load_external_data=False)
-    return {p.key: p.value for p in graph.metadata_props}
+    model = _ONNX_METADATA.FromString((latest_version_dir(model_dir) / "model.onnx").read_bytes())
+    return {entry.key: entry.value for entry in model.metadata_props}
 
 
 def model_names(repository: Path) -> set[str]:

@@ -26,7 +26,7 @@ from deploy_files import (
     page_png,
 )
 
-from gateway.stack import gateway_process
+from devtools.stack import gateway_process
 from ocrstack.serving.launcher.server import ServerOptions, free_ports
 
 

@@ -27,8 +27,8 @@ from deploy_files import (
 )
 from jsonschema.validators import validator_for
 
+from devtools.papago_server import DEFAULT_KEY, DEFAULT_KEY_ID
 from gateway.settings import DETECTION_MODEL, OCR_MODELS, RECOGNITION_MODEL, Settings
-from gateway.translation.papago_compatible_server import DEFAULT_KEY, DEFAULT_KEY_ID
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 TRITON_DOCKERFILE = REPO_ROOT / "docker" / "triton.Dockerfile"

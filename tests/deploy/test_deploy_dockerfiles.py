@@ -8,7 +8,6 @@ bring in nothing that must stay out (virtual environment, build output, secrets,
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import importlib.metadata as metadata
 import re
@@ -26,6 +25,7 @@ import tomllib
 from deploy_files import REPO_ROOT, page_png
 from packaging.requirements import Requirement
 
+from devtools.imports import third_party_imports
 from ocrstack.serving.launcher.server import ServerOptions, free_ports
 
 DOCKERFILES = sorted((REPO_ROOT / "docker").glob("*.Dockerfile"))
@@ -167,16 +167,29 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-GATEWAY_EXTRA = requirement_names(PYPROJECT["project"]["optional-dependencies"]["gateway"])
-MAIN_DEPENDENCIES = requirement_names(PYPROJECT["project"]["dependencies"])
+EXTRAS = PYPROJECT["project"]["optional-dependencies"]
+BASE_DEPENDENCIES = PYPROJECT["project"]["dependencies"]
+GATEWAY_EXTRA = requirement_names(EXTRAS["gateway"])
+# Heavy packages no runtime image may pull in.
+TRAINING_AND_BENCH_ONLY = {"torch", "nvidia-pytriton", "locust", "onnx", "onnxruntime", "matplotlib"}
+
+
+def pins_for(requirements: Iterable[str], python: str) -> dict[str, Requirement]:
+    """The requirements that apply on ``python`` (their markers evaluated), by normalised name."""
+    environment = {"python_version": python, "extra": ""}
+    chosen = [Requirement(r) for r in requirements]
+    return {normalize(r.name): r for r in chosen if r.marker is None or r.marker.evaluate(environment)}
+
+
+# What the gateway image installs: the base list and the gateway extra, for the image's Python (3.11).
+GATEWAY_INSTALLS = {**pins_for(BASE_DEPENDENCIES, "3.11"), **GATEWAY_EXTRA}
 
 
 def test_gateway_image_installs_the_gateway_extra_and_keeps_no_list_of_its_own() -> None:
     text = GATEWAY_DOCKERFILE.read_text()
     commands = dockerfile.parse_file(str(GATEWAY_DOCKERFILE))
     runs = " ".join(" ".join(c.value) for c in commands if c.cmd.upper() == "RUN")
-    assert "['optional-dependencies']['gateway']" in runs
-    assert "pip install --no-cache-dir -r /tmp/requirements.txt" in runs
+    assert "pip install --no-cache-dir '/tmp/ocrstack[gateway]'" in runs
     assert not re.search(r"[A-Za-z0-9]==\d", runs), "pins belong in pyproject.toml's gateway extra"
     assert "COPY pyproject.toml" in text
 
@@ -195,63 +208,32 @@ def test_gateway_image_is_slim_multi_stage_and_non_root() -> None:
     assert list(cmd.value) == ["python", "-m", "gateway", "--host", "0.0.0.0", "--port", "8080"]
 
 
-def test_gateway_extra_pins_what_the_main_list_pins() -> None:
-    for name, requirement in GATEWAY_EXTRA.items():
-        assert name in MAIN_DEPENDENCIES, f"{name} is in the gateway extra but not in dependencies"
-        main = MAIN_DEPENDENCIES[name]
-        assert requirement.specifier == main.specifier, f"{name}: {requirement} vs {main}"
-        assert requirement.extras <= main.extras or name == "tritonclient", name
-    assert not {"torch", "nvidia-pytriton", "locust", "onnx", "matplotlib"} & set(GATEWAY_EXTRA)
-
-
-def _module_file(module: str) -> Path | None:
-    base = REPO_ROOT.joinpath(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _imports(source: Path, module: str) -> set[str]:
-    package = module if source.name == "__init__.py" else module.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(source.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parts, base] if base else parts)
-            found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
-    return found
-
-
-def third_party_closure(entry_points: Iterable[str], packages: set[str]) -> set[str]:
-    """Top-level third-party modules reached from ``entry_points`` through the project's ``packages``
-    (source read, not run; function-level imports count too)."""
-    queue, seen, outside = list(entry_points), set(), set()
-    while queue:
-        module = queue.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        top = module.split(".")[0]
-        if top not in packages:
-            if top not in sys.stdlib_module_names and top != "__future__":
-                outside.add(top)
-            continue
-        parts = module.split(".")
-        queue += [".".join(parts[:i]) for i in range(1, len(parts))]
-        source = _module_file(module)
-        if source is not None:
-            imported = _imports(source, module)
-            queue += [m for m in imported if m.split(".")[0] not in packages or _module_file(m)]
-    return outside
+def test_each_package_is_pinned_once_and_runtime_lists_hold_no_training_tools() -> None:
+    """A version lives in one list: an extra that needs another's packages names that extra
+    (``ocrstack[serve]``), and a package named twice carries its version once (or per Python by marker)."""
+    versions: dict[tuple[str, str], set[str]] = {}
+    for requirements in [BASE_DEPENDENCIES, *EXTRAS.values()]:
+        for line in requirements:
+            requirement = Requirement(line)
+            name = normalize(requirement.name)
+            if name == "ocrstack":
+                assert not requirement.specifier, line
+                continue
+            marker = str(requirement.marker or "")
+            versions.setdefault((name, marker), set()).update(str(s) for s in requirement.specifier)
+    for (name, marker), found in versions.items():
+        assert len(found) <= 1, f"{name} {marker}: {found}"
+        pinned_lists = sum(
+            any(normalize(Requirement(r).name) == name and Requirement(r).specifier for r in requirements)
+            for requirements in [BASE_DEPENDENCIES, *EXTRAS.values()]
+        )
+        assert pinned_lists <= 1, f"{name} is pinned in {pinned_lists} lists"
+    assert not TRAINING_AND_BENCH_ONLY & set(GATEWAY_INSTALLS)
+    assert not TRAINING_AND_BENCH_ONLY & set(pins_for(BASE_DEPENDENCIES, "3.10"))
 
 
 # What the gateway image runs: the app (uvicorn's factory), its command line, the Papago-compatible server.
-GATEWAY_ENTRY_POINTS = ("gateway.app", "gateway.__main__", "gateway.translation.papago_compatible_server")
+GATEWAY_ENTRY_POINTS = ("gateway.app", "gateway.__main__", "devtools.papago_server")
 
 
 def distributions_of(module: str) -> list[str]:
@@ -278,13 +260,13 @@ def requires_closure(names: Iterable[str]) -> set[str]:
 
 
 def test_gateway_extra_covers_every_module_the_gateway_imports() -> None:
-    modules = third_party_closure(GATEWAY_ENTRY_POINTS, {"gateway", "ocrstack"})
+    modules = third_party_imports(GATEWAY_ENTRY_POINTS, ("gateway", "ocrstack", "devtools"))
     assert {"fastapi", "cv2", "tritonclient"} <= modules
     assert "torch" not in modules, "the gateway reaches torch, which its image does not install"
-    installed = requires_closure(GATEWAY_EXTRA) | {
+    installed = requires_closure(GATEWAY_INSTALLS) | {
         # Extras' own requirements (tritonclient[grpc] -> grpcio, uvicorn[standard] -> ...).
         normalize(Requirement(line).name)
-        for name, requirement in GATEWAY_EXTRA.items()
+        for name, requirement in GATEWAY_INSTALLS.items()
         for line in metadata.requires(name) or []
         if Requirement(line).marker is not None
         and any(Requirement(line).marker.evaluate({"extra": e}) for e in requirement.extras)
@@ -294,31 +276,25 @@ def test_gateway_extra_covers_every_module_the_gateway_imports() -> None:
 
 
 def test_closure_sees_a_missing_dependency() -> None:
-    assert "torch" in third_party_closure(["ocrstack.models"], {"ocrstack"})
-    assert "torch" not in requires_closure(GATEWAY_EXTRA)
+    assert "torch" in third_party_imports(["ocrstack.models"], ("ocrstack",))
+    assert "torch" not in requires_closure(GATEWAY_INSTALLS)
 
 
 # --- the Triton image ---------------------------------------------------------------------------------
 
-# Pins that must differ from pyproject.toml's: the Triton image runs Python 3.10, for which these
-# releases have no wheels (onnxruntime 1.24+ and shapely 2.2 need 3.11).
-PY310_PINS = {"onnxruntime", "pillow", "shapely"}  # the project's pins have no cp310 wheel
 
-
-def dockerfile_pins(text: str) -> dict[str, str]:
-    pins = re.findall(r"(?<![\w.-])([A-Za-z0-9][A-Za-z0-9_.-]*)(?:\[[^\]]*\])?==([0-9][\w.]*)", text)
-    return {normalize(name): version for name, version in pins}
-
-
-def test_triton_image_pins_agree_with_pyproject() -> None:
-    """The Triton image keeps its own list (Python 3.10 wheels, read by tests/serving): where a package is
-    also a project dependency, the versions agree unless no 3.10 wheel of the project's pin exists."""
-    pins = dockerfile_pins(TRITON_DOCKERFILE.read_text())
-    shared = {n for n in pins if n in MAIN_DEPENDENCIES}
-    assert {"numpy", "opencv-python-headless", "pyclipper", "tritonclient", "onnxruntime"} <= shared
-    for name in shared - PY310_PINS:
-        assert MAIN_DEPENDENCIES[name].specifier.contains(pins[name]), f"{name}: {pins[name]}"
-    assert "torch" not in pins
+def test_triton_image_installs_the_base_list_and_keeps_no_list_of_its_own() -> None:
+    """The Triton image installs the project with its base list, whose markers pick the Python 3.10
+    releases the official container needs (tests/serving checks that list against what the python
+    models import)."""
+    commands = dockerfile.parse_file(str(TRITON_DOCKERFILE))
+    runs = " ".join(" ".join(c.value) for c in commands if c.cmd.upper() == "RUN")
+    assert "pip install --no-cache-dir --ignore-requires-python /tmp/ocrstack " in runs
+    assert not re.search(r"[A-Za-z0-9]==\d", runs), "pins belong in pyproject.toml's base list"
+    on_310, on_311 = pins_for(BASE_DEPENDENCIES, "3.10"), pins_for(BASE_DEPENDENCIES, "3.11")
+    assert set(on_310) == set(on_311), "every base package has a pin for both Pythons"
+    assert {"numpy", "opencv-python-headless", "pyclipper", "shapely", "tritonclient"} <= set(on_310)
+    assert str(on_310["numpy"].specifier).startswith("==1."), "the 24.10 python backend stub needs numpy 1.x"
 
 
 # --- the gateway image's contents, run ----------------------------------------------------------------
@@ -326,19 +302,23 @@ def test_triton_image_pins_agree_with_pyproject() -> None:
 
 @pytest.mark.slow
 def test_gateway_runs_from_its_extra_alone(triton: ServerOptions, tmp_path: Path) -> None:
-    """What the image holds, outside the image: a fresh environment with only the gateway extra, the
-    files the Dockerfile copies, and the image's command; it must serve a real request from Triton."""
+    """What the image holds, outside the image: a fresh environment with the project installed with its
+    gateway extra alone, the gateway folder the Dockerfile copies, and the image's command; it must serve
+    a real request from Triton."""
     venv, app = tmp_path / "venv", tmp_path / "app"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text("\n".join(PYPROJECT["project"]["optional-dependencies"]["gateway"]) + "\n")
+    source = tmp_path / "source"  # what the dependencies stage copies to /tmp/ocrstack
+    for name in ("pyproject.toml", "README.md"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / name, source / name)
+    for relative in copied_files(GATEWAY_DOCKERFILE)["ocrstack"]:
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / relative, source / relative)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(requirements)], check=True, timeout=1200)
-    for files in copied_files(GATEWAY_DOCKERFILE).values():
-        for relative in files:
-            if relative.suffix != ".toml":
-                (app / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(REPO_ROOT / relative, app / relative)
+    subprocess.run([*pip, f"{source}[gateway]"], check=True, timeout=1200)
+    for relative in copied_files(GATEWAY_DOCKERFILE)["gateway"]:  # the final stage's /app
+        (app / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / relative, app / relative)
     (port,) = free_ports(1)
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",

@@ -23,6 +23,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from convert.repository import write_sequential_twin
 from convert.tensorrt import shape_profile
+from devtools.imports import module_file, reachable
 from ocrstack.config import RECOGNIZERS, model_config
 
 prepare_repository = load_prepare_repository()
@@ -224,15 +225,16 @@ def test_prepare_step_imports_only_what_every_image_has() -> None:
     the two stdlib-only project modules, nothing else."""
     import ast
 
-    sources = [SCRIPT, REPO_ROOT / "ocrstack" / "config.py", REPO_ROOT / "convert" / "tensorrt.py"]
-    for source in sources:
-        tree = ast.parse(source.read_text(), feature_version=(3, 10))
-        for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                top = name.split(".")[0]
-                assert top in sys.stdlib_module_names or top in {"ocrstack", "convert", "__future__"}, name
-                if top in {"ocrstack", "convert"}:
-                    assert name in {"ocrstack.config", "convert.tensorrt"}, name
+    modules, outside = reachable(["deploy.prepare_repository"])
+    assert outside == set()
+    assert modules == {
+        "deploy.prepare_repository",
+        "ocrstack",
+        "ocrstack.config",
+        "convert",
+        "convert.tensorrt",
+    }
+    for module in modules:
+        source = module_file(module)
+        assert source is not None
+        ast.parse(source.read_text(), feature_version=(3, 10))

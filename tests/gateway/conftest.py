@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.stack import ServiceProcess, gateway_process, local_papago_env
+from devtools.stack import ServiceProcess, gateway_process, local_papago_env
 from ocrstack.serving.launcher.server import ServerOptions, free_ports
 
 StartGateway = Callable[..., str]
@@ -29,9 +29,7 @@ def start_papago(services_stack: ExitStack, tmp_path_factory: pytest.TempPathFac
         (port,) = free_ports(1)
         log = tmp_path_factory.mktemp("papago") / "server.log"
         args = ["--host", "127.0.0.1", "--port", str(port), *flags]
-        server = services_stack.enter_context(
-            ServiceProcess("gateway.translation.papago_compatible_server", args, {}, log)
-        )
+        server = services_stack.enter_context(ServiceProcess("devtools.papago_server", args, {}, log))
         server.wait_http(f"http://127.0.0.1:{port}/stats", timeout_s=60)
         return f"http://127.0.0.1:{port}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.color_cases import TOLERANCE, ColorCase, channel_errors, color_cases
+from devtools.color_cases import TOLERANCE, ColorCase, channel_errors, color_cases
 from gateway.colors import FALLBACK, LineColors, line_colors, rgb_to_hex
 from ocrstack.synth.fonts import Script, find_face
 from ocrstack.synth.render import render_text_line

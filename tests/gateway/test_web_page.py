@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 import pytest
 
-from gateway.stack import local_papago_env
-from gateway.translation.papago_compatible_server import fake_translation
+from devtools.papago_server import fake_translation
+from devtools.stack import local_papago_env
 from ocrstack.serving.launcher.server import free_ports
 from ocrstack.synth.fonts import find_font
 from ocrstack.synth.render import LineSpec, render_page

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.stack import gateway_process
+from devtools.stack import gateway_process
 from loadtest import run
 from ocrstack.serving.launcher.server import ServerOptions, free_ports
 

@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -23,8 +22,8 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
+from ocrstack.serving.launcher.process import ManagedProcess
 from ocrstack.serving.repository import model_names
 
 # The whole Python-based backend file: Triton looks for TritonPythonModel in <backend>/model.py.
@@ -156,22 +155,16 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-class TritonServer:
-    """A running embedded Triton server; a context manager that stops it on exit."""
+class TritonServer(ManagedProcess):
+    """A running embedded Triton server; a context manager that stops it on exit (SIGTERM: Triton unloads
+    its models and exits)."""
 
     def __init__(self, options: ServerOptions, log_file: Path | None = None) -> None:
+        super().__init__([], None, log_file)
         self.options = options
-        self.log_file = log_file
-        self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> TritonServer:
-        backends = prepare_backends(self.options.workdir)
-        command = server_command(self.options, backends)
-        output = self.log_file.open("ab") if self.log_file else None
-        self.process = subprocess.Popen(
-            command, env=server_environment(), stdout=output, stderr=subprocess.STDOUT if output else None
-        )
-        return self
+    def launch(self) -> tuple[list[str], dict[str, str] | None]:
+        return server_command(self.options, prepare_backends(self.options.workdir)), server_environment()
 
     def wait_until_ready(self, models: list[str] | None = None) -> None:
         """Block until the server and ``models`` (default: every model in the repository) are ready."""
@@ -187,29 +180,6 @@ class TritonServer:
                 return
             time.sleep(0.5)
         raise LauncherError(f"models not ready after {self.options.ready_timeout_s:.0f} s: {models}")
-
-    @property
-    def returncode(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    def stop(self, timeout_s: float = 30.0) -> int | None:
-        """SIGTERM (Triton unloads models and exits), then SIGKILL if it does not within ``timeout_s``."""
-        if self.process is None or self.process.poll() is not None:
-            return self.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-
-    def __enter__(self) -> TritonServer:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def serve(options: ServerOptions) -> int:

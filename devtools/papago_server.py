@@ -5,7 +5,7 @@ Translations are predictable: a small built-in glossary, else the text marked wi
 (``[en] 원문``). Latency, a failure rate, a character quota and the expected keys are knobs, given to
 ``create_app``, as command-line flags, or as ``OCRSTACK_FAKE_PAPAGO_*`` environment variables::
 
-    python -m gateway.translation.papago_compatible_server --host 127.0.0.1 --port 8090 \\
+    python -m devtools.papago_server --host 127.0.0.1 --port 8090 \\
         [--latency-ms 50] [--jitter-ms 20] [--error-rate 0.01] [--quota-chars 100000]
 
 ``GET /stats`` reports the requests and characters served.

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from gateway.stack import ServiceProcess, Supervised, Supervisor, clean_up_stubs, supervised_service
+from devtools.stack import ServiceProcess, Supervised, Supervisor, clean_up_stubs, supervised_service
 from ocrstack.serving.launcher.server import free_ports
 
 

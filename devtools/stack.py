@@ -1,4 +1,4 @@
-"""``python -m gateway.stack``: the whole service on one machine, what ``make run`` starts.
+"""``python -m devtools.stack``: the whole service on one machine, what ``make run`` starts.
 
 The embedded Triton server, the gateway, and — unless Papago credentials are in the environment
 (``OCRSTACK_PAPAGO_KEY_ID`` / ``OCRSTACK_PAPAGO_KEY``) — the project's Papago-compatible server on
@@ -17,76 +17,48 @@ import argparse
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 import psutil
 
-from gateway.translation.papago_compatible_server import DEFAULT_KEY, DEFAULT_KEY_ID
+from devtools.papago_server import DEFAULT_KEY, DEFAULT_KEY_ID
+from ocrstack.serving.launcher.process import ManagedProcess
 from ocrstack.serving.launcher.server import LauncherError, ServerOptions, TritonServer, server_command
 
 
-class ServiceProcess:
+class ServiceProcess(ManagedProcess):
     """A Python service run as ``python -m MODULE ARGS`` with its output in ``log``; a context manager
     that stops it (SIGTERM, then SIGKILL) on exit."""
 
     def __init__(self, module: str, args: Sequence[str], env: Mapping[str, str], log: Path | None) -> None:
-        self.command = [sys.executable, "-m", module, *args]
-        self.env, self.log = {**os.environ, **env}, log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> ServiceProcess:
-        output = self.log.open("ab") if self.log else None
-        self.process = subprocess.Popen(
-            self.command, env=self.env, stdout=output, stderr=subprocess.STDOUT if output else None
-        )
-        return self
+        super().__init__([sys.executable, "-m", module, *args], {**os.environ, **env}, log)
 
     def wait_http(self, url: str, timeout_s: float = 60.0) -> None:
         """Until ``url`` answers 200; LauncherError (with the log's tail) if the process dies or times out."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
-                raise LauncherError(f"{' '.join(self.command[2:4])} exited early:\n{self._log_tail()}")
+                raise LauncherError(f"{' '.join(self.command[2:4])} exited early:\n{self.log_tail()}")
             try:
                 if httpx.get(url, timeout=2.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise LauncherError(f"{url} did not answer within {timeout_s:.0f} s:\n{self._log_tail()}")
+        raise LauncherError(f"{url} did not answer within {timeout_s:.0f} s:\n{self.log_tail()}")
 
-    def _log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log and self.log.exists() else ""
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def __enter__(self) -> ServiceProcess:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
+    def stop(self, timeout_s: float = 10.0) -> int | None:
+        return super().stop(timeout_s)
 
 
 def papago_compatible(port: int, log: Path | None) -> ServiceProcess:
     args = ["--host", "127.0.0.1", "--port", str(port), "--key-id", DEFAULT_KEY_ID, "--key", DEFAULT_KEY]
-    return ServiceProcess("gateway.translation.papago_compatible_server", args, {}, log)
+    return ServiceProcess("devtools.papago_server", args, {}, log)
 
 
 def gateway_process(
@@ -280,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway.stack", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.stack", description=__doc__.split("\n\n")[0])
     defaults = ServerOptions()
     parser.add_argument("--repository", type=Path, default=defaults.repository)
     parser.add_argument("--host", default="127.0.0.1", help="gateway address")

@@ -1,4 +1,4 @@
-"""Finding 2 of issue 20 end to end: ``python -m gateway.stack`` (what ``make run`` starts) with Triton
+"""Finding 2 of issue 20 end to end: ``python -m devtools.stack`` (what ``make run`` starts) with Triton
 killed under load answers again within 60 s with no manual step and the same gateway process, and a
 clean stop leaves no process and no /dev/shm segment of that stack behind."""
 
@@ -14,7 +14,7 @@ import numpy as np
 import psutil
 import pytest
 
-from gateway.stack import ServiceProcess
+from devtools.stack import ServiceProcess
 from ocrstack.serving.launcher.server import free_ports
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def test_triton_killed_under_load_comes_back(tmp_path: Path) -> None:
     args = [f"--port={gateway}", f"--http-port={http}", f"--grpc-port={grpc}", f"--metrics-port={metrics}"]
     args += [f"--papago-port={papago}", f"--workdir={tmp_path}"]
     stack = ServiceProcess(
-        "gateway.stack", args, {"OCRSTACK_DEFAULT_SOURCE_LANG": "en"}, tmp_path / "stack.log"
+        "devtools.stack", args, {"OCRSTACK_DEFAULT_SOURCE_LANG": "en"}, tmp_path / "stack.log"
     )
     url, data = f"http://127.0.0.1:{gateway}", sign()
     with stack:

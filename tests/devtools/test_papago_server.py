@@ -18,9 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.translation import PapagoSettings, PapagoTranslator, Translation
-from gateway.translation.papago import KEY_HEADER, KEY_ID_HEADER
-from gateway.translation.papago_compatible_server import (
+from devtools.papago_server import (
     ENV_PREFIX,
     TRANSLATION_PATH,
     FakePapagoConfig,
@@ -28,6 +26,8 @@ from gateway.translation.papago_compatible_server import (
     parse_args,
     validate_request,
 )
+from gateway.translation import PapagoSettings, PapagoTranslator, Translation
+from gateway.translation.papago import KEY_HEADER, KEY_ID_HEADER
 from ocrstack.serving.launcher.server import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -110,7 +110,7 @@ class FakeServer:
 
 
 def _start(port: int, flags: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "gateway.translation.papago_compatible_server", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "devtools.papago_server", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--key-id", SERVER_KEY_ID, "--key", SERVER_KEY, *flags]
     with log.open("wb") as output:
         return subprocess.Popen(
