@@ -107,10 +107,13 @@ weights: $(STAMP) $(PEER_STAMP)
 model-repository: weights
 	$(BIN)/python -m convert repository --checkpoints $(CHECKPOINTS) --repository $(REPOSITORY)
 
+# Ruff and mypy over every package and the tests (mypy's list is [tool.mypy] files in pyproject.toml),
+# and the layering of the README's "Architecture" section.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python -m devtools.imports
 
 # The figures quoted in the README, each from its script.
 benchmark: model-repository

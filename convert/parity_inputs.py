@@ -22,11 +22,11 @@ from ocrstack.pipeline import (
     rotate_to_horizontal,
 )
 from ocrstack.pipeline.pipeline import OcrPipeline
-from ocrstack.synth.fonts import find_face
+from ocrstack.synth.fonts import Script, find_face
 from ocrstack.synth.render import render_text_line
 
 # Latin, digits, punctuation and Chinese, short and long, dark on light and light on dark.
-RENDERED_LINES = [
+RENDERED_LINES: list[tuple[Script, str]] = [
     ("latin", "GRAND HOTEL"),
     ("latin", "Open 24 hours"),
     ("latin", "Tel: 02-3456-7890"),

@@ -48,7 +48,7 @@ RULES: Mapping[str, tuple[str, ...]] = {
     "training": (*CORE, "convert"),
     "deploy": ("ocrstack.config", "convert.tensorrt"),
     "devtools": ("ocrstack", "gateway"),
-    "loadtest": ("ocrstack", "convert", "devtools", "scripts"),
+    "loadtest": ("ocrstack", "convert", "devtools"),
     "scripts": ALL,
 }
 

@@ -30,13 +30,18 @@ from devtools.papago_server import DEFAULT_KEY, DEFAULT_KEY_ID
 from ocrstack.serving.launcher.process import ManagedProcess
 from ocrstack.serving.launcher.server import LauncherError, ServerOptions, TritonServer, server_command
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 
 class ServiceProcess(ManagedProcess):
     """A Python service run as ``python -m MODULE ARGS`` with its output in ``log``; a context manager
     that stops it (SIGTERM, then SIGKILL) on exit."""
 
     def __init__(self, module: str, args: Sequence[str], env: Mapping[str, str], log: Path | None) -> None:
-        super().__init__([sys.executable, "-m", module, *args], {**os.environ, **env}, log)
+        # The applications run from the checkout, not from site-packages: found wherever the caller stands.
+        path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+        environment = {**os.environ, "PYTHONPATH": path, **env}
+        super().__init__([sys.executable, "-m", module, *args], environment, log)
 
     def wait_http(self, url: str, timeout_s: float = 60.0) -> None:
         """Until ``url`` answers 200; LauncherError (with the log's tail) if the process dies or times out."""

@@ -22,7 +22,7 @@ from gateway.schemas import Colors, Line, Paragraph
 from gateway.settings import OCR_MODELS, Settings
 from gateway.timing import Timings
 from gateway.translation import Translation, Translator, UnsupportedLanguageError, resolve_pair
-from gateway.triton import BackendError, TritonGateway
+from gateway.triton import BackendError, ModelBackend
 from gateway.url_fetch import fetch_image
 from ocrstack.config import detector_config, recognizers_for
 from ocrstack.pipeline.image_io import WorkingImage
@@ -34,7 +34,7 @@ class Services:
     """The process-wide clients, created in the app's lifespan."""
 
     settings: Settings
-    triton: TritonGateway
+    triton: ModelBackend  # the TritonGateway, or a stand-in in tests
     translator: Translator
     http: httpx.AsyncClient  # for image URLs; follows no redirect by itself (the fetcher vets each hop)
     metrics: GatewayMetrics

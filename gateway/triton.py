@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import tritonclient.grpc.aio as grpcaio
@@ -86,6 +87,20 @@ def _bytes_input(name: str, values: Iterable[bytes]) -> grpcaio.InferInput:
     tensor = grpcaio.InferInput(name, [len(array)], "BYTES")
     tensor.set_data_from_numpy(array)
     return tensor
+
+
+class ModelBackend(Protocol):
+    """What the routes ask of the served models: :class:`TritonGateway`'s calls (tests stand in for it)."""
+
+    async def ocr(self, model: str, image: bytes, lang: str | None) -> OcrResult: ...
+
+    async def recognize(
+        self, model: str, crops: list[bytes], lang: str | None, orientation: str, layout: str = "auto"
+    ) -> CropReading: ...
+
+    async def ready_models(self, models: Iterable[str]) -> dict[str, bool]: ...
+
+    async def served_models(self) -> set[str]: ...
 
 
 class TritonGateway:

@@ -51,17 +51,26 @@ def batched_recognizers(repository: Path) -> list[str]:
     return sorted(model_names(repository) & set(RECOGNIZERS))
 
 
-def _ms_per_crop(run: Callable[[Feed], object], feed: Feed, runs_per_pass: int, passes: int) -> float:
-    """Wall milliseconds per crop of a pass of ``runs_per_pass`` runs on ``feed``, the lowest of ``passes``
-    passes, after one warm-up run (the first run of a shape allocates)."""
+def ms_per_crop(
+    run: Callable[[Feed], object],
+    feed: Feed,
+    runs_per_pass: int,
+    passes: int,
+    clock: Callable[[], float] = time.perf_counter,
+    warm_up_runs: int = 1,
+) -> float:
+    """Milliseconds by ``clock`` (wall time by default, ``time.process_time`` for CPU time) per crop of a
+    pass of ``runs_per_pass`` runs on ``feed``, the lowest of ``passes`` passes, after ``warm_up_runs``
+    runs (the first run of a shape allocates)."""
     crops = len(next(iter(feed.values()))) * runs_per_pass
-    run(feed)
+    for _ in range(warm_up_runs):
+        run(feed)
     best = float("inf")
     for _ in range(passes):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(runs_per_pass):
             run(feed)
-        best = min(best, (time.perf_counter() - start) / crops * 1000)
+        best = min(best, (clock() - start) / crops * 1000)
     return best
 
 
@@ -96,8 +105,8 @@ def measure(
     for batch in batches:
         feed = {input_name: rng.random((batch, 3, record.height, width), dtype=np.float32)}
         runs = max(1, crops_per_pass // batch)  # every pass times about the same number of crops
-        whole[batch] = _ms_per_crop(run, feed, runs, passes)
-        as_served[batch] = _ms_per_crop(served, feed, runs, passes)
+        whole[batch] = ms_per_crop(run, feed, runs, passes)
+        as_served[batch] = ms_per_crop(served, feed, runs, passes)
     return BatchCost(name, width, settings.intra_op_threads, settings.max_elements_per_run, whole, as_served)
 
 

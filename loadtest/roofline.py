@@ -52,7 +52,8 @@ def workload(images: list[tuple[bytes, str | None]], repository: Path, threads: 
         models = recognizers_for(lang or DEFAULT_LANGUAGE, available)
         for crop, orientation in zip(lines.crops, lines.orientations, strict=True):
             name = models.get(orientation, models["horizontal"])
-            crops[(name, choose_width_bucket(*crop.shape[:2], recognizer_config(name)))] += 1
+            crop_h, crop_w = crop.shape[:2]
+            crops[(name, choose_width_bucket(crop_h, crop_w, recognizer_config(name)))] += 1
     return Workload(shapes, crops)
 
 

@@ -44,10 +44,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ocrstack.config import detector_config, recognizer_config
+from ocrstack.config import Orientation, detector_config, recognizer_config
 from ocrstack.evaluation.metrics import Counts, character_counts, normalize_text, token_counts, total
 from ocrstack.pipeline.mixed_script import keep_better, lines_to_read_again
-from ocrstack.pipeline.pipeline import OcrPipeline
+from ocrstack.pipeline.pipeline import OcrPipeline, Recognizer
 from ocrstack.synth.fonts import FontFace, installed_faces
 from ocrstack.synth.render import LineSpec, render_page, render_text_line, text_mask
 from scripts.benchmark_pipeline import model_onnx, second_reader_of
@@ -162,7 +162,8 @@ def sign_texts(rng: np.random.Generator, count: int) -> list[str]:
     """``count`` sign texts: :data:`SIGN_WORDS` words, cased as :data:`SIGN_CASES` says, a few with a
     number."""
     words, p = english_words()
-    cases, case_p = zip(*SIGN_CASES, strict=True)
+    cases = [case for case, _ in SIGN_CASES]
+    case_p = [share for _, share in SIGN_CASES]
     texts = []
     for _ in range(count):
         tokens = [
@@ -227,7 +228,7 @@ def degrade(image: np.ndarray, scale: float, look: Look, rng: np.random.Generato
     """A clean BGR rendering made photo-like: shrunk by ``scale``, blurred, lit unevenly, noisy, JPEG."""
     height, width = image.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    small: np.ndarray = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     if look.blur > 0:
         small = cv2.GaussianBlur(small, (0, 0), look.blur)
     ramp = np.linspace(-look.light, look.light, small.shape[1], dtype=np.float32)
@@ -322,7 +323,9 @@ def recognizer_variant(pipeline: OcrPipeline, word_spaces: bool) -> OcrPipeline:
     """The same engines, with the horizontal recognizer's word-space switch set as asked."""
     recognizer = pipeline.recognizers["horizontal"]
     config = dataclasses.replace(recognizer.config, word_spaces=word_spaces)
-    recognizers = {"horizontal": dataclasses.replace(recognizer, config=config)}
+    recognizers: dict[Orientation, Recognizer] = {
+        "horizontal": dataclasses.replace(recognizer, config=config)
+    }
     return OcrPipeline(pipeline.detector, pipeline.det_cfg, recognizers, second_reader=pipeline.second_reader)
 
 
@@ -394,6 +397,11 @@ def read_crops(readers: dict[str, OcrPipeline], crops: Sequence[tuple[np.ndarray
         read = [text for text, _ in pipeline.recognize(images)]
         out[name] = figures(read, expected)
     return out
+
+
+def page_text(pipeline: OcrPipeline) -> Callable[[np.ndarray], list[str]]:
+    """``pipeline`` as a page reader: the text of each line it reads."""
+    return lambda image: [line.text for line in pipeline(image)]
 
 
 def read_pages(
@@ -478,8 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_pages:
         page_set = pages(args.seed, args.lines)
         page_readers: dict[str, Callable[[np.ndarray], list[str]]] = {
-            f"in process, {name}": (lambda image, p=pipeline: [line.text for line in p(image)])
-            for name, pipeline in readers.items()
+            f"in process, {name}": page_text(pipeline) for name, pipeline in readers.items()
         }
         with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as stack:
             if args.served:

@@ -34,6 +34,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from loadtest import peer_systems
+from loadtest.peer_systems import Lines, System
 from ocrstack.config import (
     Orientation,
     RecognizerConfig,
@@ -68,18 +71,14 @@ from ocrstack.evaluation.metrics import (
 from ocrstack.pipeline import decode_image
 from ocrstack.pipeline.pipeline import OcrPipeline
 from ocrstack.serving.repository import model_names
-
-# The sibling script (``scripts/`` is on the path when a script runs): its systems and scores are shared.
 from scripts.benchmark_pipeline import (
-    Lines,
     Outputs,
-    System,
-    build_peer,
     crop_figures,
     measure_speed,
     page_figures,
     read_all,
     sample_texts,
+    second_reader_of,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -141,16 +140,15 @@ def build_ours(
     for path in (onnx_file(repository, DETECTOR), *paths.values()):
         if not path.is_file():
             raise SystemExit(f"{path} not found: run `make model-repository`")
-    second = recognizer_config(chosen["horizontal"]).second_reader
+    in_repository = partial(onnx_file, repository)
+    second = second_reader_of(recognizer_config(chosen["horizontal"]), onnx_of=in_repository)
     pipeline = OcrPipeline.from_onnx(
         onnx_file(repository, DETECTOR),
         paths,
         detector_config(DETECTOR),
         records,
         threads=threads,
-        second_reader=(onnx_file(repository, second), recognizer_config(second))
-        if second_reading and second in available
-        else None,
+        second_reader=second if second_reading else None,
     )
 
     def read_page(image: np.ndarray) -> Lines:
@@ -230,7 +228,7 @@ def build_tesseract(threads: int, languages: str) -> System | str:
 def build_rapidocr(threads: int) -> System | str:
     """RapidOCR with its defaults (Chinese/English models: it ships no Korean one)."""
     try:
-        return replace(build_peer(threads), name="rapidocr")
+        return replace(peer_systems.build_rapidocr(threads), name="rapidocr")
     except ImportError as error:
         return f"rapidocr_onnxruntime not importable ({error}): skipped"
 
@@ -425,7 +423,7 @@ def load_images(samples: Sequence[Sample]) -> dict[Path, np.ndarray]:
     return {sample.path: decode_image(sample.path.read_bytes()) for sample in samples}
 
 
-def build_systems(args: argparse.Namespace) -> tuple[list[System], list[str], dict[str, str]]:
+def build_systems(args: argparse.Namespace) -> tuple[list[System], list[str], dict[Orientation, str]]:
     ours, chosen = build_ours(args.repository, LANGUAGE, args.threads, not args.no_second_reading)
     systems = [ours]
     if args.baseline_repository is not None:

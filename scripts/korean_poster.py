@@ -64,10 +64,13 @@ def compare(
         [to_polygon(quad) for quad, _, _ in truth], [to_polygon(np.array(line["box"])) for line in returned]
     )
     matched = dict(greedy_match(ious))
-    rows = []
+    rows: list[tuple[str, str, str | None, str | None]] = []
     for i, (_, text, orientation) in enumerate(truth):
-        line = returned[matched[i]] if i in matched else None
-        rows.append((text, orientation, line and line["text"], line and line["orientation"]))
+        if i in matched:
+            line = returned[matched[i]]
+            rows.append((text, orientation, line["text"], line["orientation"]))
+        else:
+            rows.append((text, orientation, None, None))
     return rows
 
 
@@ -100,8 +103,8 @@ def main() -> int:
     rows = compare(truth, result["lines"])
     print("\n| poster line | orientation | read | returned as | exact |\n|---|---|---|---|---|")
     for text, orientation, read, read_orientation in rows:
-        exact = "yes" if read == text else "no"
-        print(f"| {text} | {orientation} | {read or '(not found)'} | {read_orientation or ''} | {exact} |")
+        verdict = "yes" if read == text else "no"
+        print(f"| {text} | {orientation} | {read or '(not found)'} | {read_orientation or ''} | {verdict} |")
     exact = sum(read == text for text, _, read, _ in rows)
     print(f"\n{exact}/{len(rows)} poster lines read exactly; {len(result['lines'])} lines returned")
     return 0 if exact == len(rows) else 1

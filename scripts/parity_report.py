@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,10 @@ def main() -> None:
     rec_batches = crop_batches + parity_inputs.recognizer_batches_of(parity_inputs.detected_crops(pipeline))
     # The recognizer's figures are given for the crops alone and for every input with the lines
     # detected on the real pages and scenes added.
-    subsets = {"crops": range(len(crop_batches)), "crops + detected lines": range(len(rec_batches))}
+    subsets: dict[str, Sequence[int]] = {
+        "crops": range(len(crop_batches)),
+        "crops + detected lines": range(len(rec_batches)),
+    }
     print(f"real data: {'yes' if parity_inputs.has_real_data() else 'NO (rendered inputs only)'}")
 
     def torch_runner(model):
@@ -107,11 +111,12 @@ def main() -> None:
     # What a user sees: the lines the pipeline keeps (FP32 confidence at or above the recognizer's
     # min_score); the rest are dropped either way.
     min_score = recognizer_config(REC).min_score
+    charset = rec_ck.charset
+    if charset is None:
+        raise ValueError(f"{REC}'s checkpoint has no charset")
     subsets = {
         f"score>={min_score}": [
-            i
-            for i, probs in enumerate(rec_fp32)
-            if ctc_greedy_decode(probs, rec_ck.charset)[0][1] >= min_score
+            i for i, probs in enumerate(rec_fp32) if ctc_greedy_decode(probs, charset)[0][1] >= min_score
         ]
     }
     report_subsets("recognizer: FP32 vs FP16", rec_fp32, rec_fp16)

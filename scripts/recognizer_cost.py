@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from convert.export import export_onnx
+from loadtest.batch_cost import ms_per_crop
 from ocrstack.config import recognizer_config
 from ocrstack.models import build_model
 from ocrstack.weights.checkpoint import Checkpoint
@@ -54,18 +55,10 @@ def export_untrained(name: str, folder: Path) -> Path:
 
 def cpu_ms_per_crop(model: ort.InferenceSession, width: int, batch: int, repeats: int = 3) -> float:
     """Lowest over ``repeats`` passes of CPU milliseconds per crop for batches of ``batch`` crops."""
-    name = model.get_inputs()[0].name
     crops = np.random.default_rng(0).random((batch, 3, HEIGHT, width), dtype=np.float32)
-    for _ in range(2):
-        model.run(None, {name: crops})
+    feed = {model.get_inputs()[0].name: crops}
     runs = max(3, 16 // batch)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        for _ in range(runs):
-            model.run(None, {name: crops})
-        best = min(best, (time.process_time() - start) / (runs * batch) * 1000)
-    return best
+    return ms_per_crop(lambda f: model.run(None, f), feed, runs, repeats, time.process_time, warm_up_runs=2)
 
 
 def main() -> None:

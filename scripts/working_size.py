@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
                 read = "\n".join(text for _, text in systems[language].read_page(image))
                 counts.setdefault((root.name, name), []).append(character_counts(read, reference))
             print(f"  {sample.path.name}", flush=True)
-    for (root, name), page_counts in sorted(counts.items()):
+    for (root_name, name), page_counts in sorted(counts.items()):
         summed = total(page_counts)
         print(
-            f"{root:8} {name:16} pages {len(page_counts):2}  char P {summed.precision:.3f}"
+            f"{root_name:8} {name:16} pages {len(page_counts):2}  char P {summed.precision:.3f}"
             f" R {summed.recall:.3f} F1 {summed.hmean:.3f}"
         )
     return 0

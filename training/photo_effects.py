@@ -127,7 +127,9 @@ def kernel_motion(length: float, angle: float) -> np.ndarray:
     kernel = np.zeros((size, size), np.float32)
     centre = size // 2
     dx, dy = np.cos(angle) * length / 2, np.sin(angle) * length / 2
-    cv2.line(kernel, (round(centre - dx), round(centre - dy)), (round(centre + dx), round(centre + dy)), 1.0)
+    cv2.line(
+        kernel, (round(centre - dx), round(centre - dy)), (round(centre + dx), round(centre + dy)), (1.0,)
+    )
     return kernel / max(float(kernel.sum()), 1.0)
 
 
@@ -156,7 +158,7 @@ def stylize(
 
 def shift(image: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
     """``image`` moved by (down, right) pixels, zero-filled."""
-    matrix = np.float32([[1, 0, offset[1]], [0, 1, offset[0]]])
+    matrix = np.array([[1, 0, offset[1]], [0, 1, offset[0]]], np.float32)
     return cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]))
 
 

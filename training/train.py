@@ -333,6 +333,7 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
     last = time.perf_counter()
     for images, targets, lengths, _ in batches():
         if frozen is not None:
+            assert isinstance(model, KoreanPPOCRRecognizer)  # as --frozen-stages required above
             features = frozen(images).to(device, non_blocking=True, memory_format=torch.channels_last)
             log_probs = model.log_probs_from(features, args.frozen_stages).transpose(0, 1)
         else:
@@ -359,7 +360,10 @@ def train(args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
         bar.update(1)
         bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}", samples_s=f"{rate:.1f}")
         if step % args.val_every == 0 or step == stop:
-            reader = model if frozen is None else PrefixedRecognizer(model, frozen)
+            reader: nn.Module = model
+            if frozen is not None:
+                assert isinstance(model, KoreanPPOCRRecognizer)
+                reader = PrefixedRecognizer(model, frozen)
             metrics = evaluate(reader, val_samples, cfg, args.batch, charset, device, buckets)
             history["val"].append(
                 {"step": step, "line_accuracy": metrics["line_accuracy"], "cer": metrics["cer"]}

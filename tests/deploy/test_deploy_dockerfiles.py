@@ -265,11 +265,10 @@ def test_gateway_extra_covers_every_module_the_gateway_imports() -> None:
     assert "torch" not in modules, "the gateway reaches torch, which its image does not install"
     installed = requires_closure(GATEWAY_INSTALLS) | {
         # Extras' own requirements (tritonclient[grpc] -> grpcio, uvicorn[standard] -> ...).
-        normalize(Requirement(line).name)
+        normalize(needed.name)
         for name, requirement in GATEWAY_INSTALLS.items()
-        for line in metadata.requires(name) or []
-        if Requirement(line).marker is not None
-        and any(Requirement(line).marker.evaluate({"extra": e}) for e in requirement.extras)
+        for needed in map(Requirement, metadata.requires(name) or [])
+        if needed.marker is not None and any(needed.marker.evaluate({"extra": e}) for e in requirement.extras)
     }
     missing = {m for m in modules if not set(distributions_of(m)) & installed}
     assert not missing, f"imported by the gateway but not installed by its extra: {missing}"

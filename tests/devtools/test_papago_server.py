@@ -30,7 +30,7 @@ from gateway.translation import PapagoSettings, PapagoTranslator, Translation
 from gateway.translation.papago import KEY_HEADER, KEY_ID_HEADER
 from ocrstack.serving.launcher.server import free_ports
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_KEY_ID = f"fake-id-{secrets.token_hex(4)}"
 SERVER_KEY = f"fake-key-{secrets.token_hex(8)}"
 QUOTA_CHARS = 12

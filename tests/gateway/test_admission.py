@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from gateway.admission import RouteLimit
 from gateway.settings import Settings
+from ocrstack.serving.client import OcrResult
 from tests.gateway.test_hardening import StandInTriton, make_app
 
 
@@ -27,7 +28,7 @@ class SlowTriton(StandInTriton):
         self.running = 0
         self.most = 0
 
-    async def ocr(self, model: str, image: bytes, lang: str | None):  # type: ignore[override]
+    async def ocr(self, model: str, image: bytes, lang: str | None) -> OcrResult:
         self.running += 1
         self.most = max(self.most, self.running)
         loop = asyncio.get_running_loop()

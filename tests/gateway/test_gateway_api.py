@@ -10,6 +10,7 @@ import base64
 import struct
 import time
 import zlib
+from typing import Any
 
 import cv2
 import httpx
@@ -169,7 +170,8 @@ def tiny_png() -> bytes:
     return cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes()
 
 
-BAD_INPUTS = {
+# case -> (httpx.post's keyword arguments, the status expected)
+BAD_INPUTS: dict[str, tuple[dict[str, Any], int]] = {
     "corrupt": ({"files": {"file": ("x.png", b"\x89PNG not really", "image/png")}}, 400),
     "empty": ({"files": {"file": ("x.png", b"", "image/png")}}, 400),
     "1x1": ({"files": {"file": ("x.png", tiny_png(), "image/png")}}, 400),

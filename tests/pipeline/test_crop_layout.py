@@ -16,7 +16,9 @@ def quads(*boxes: tuple[float, float, float, float]) -> np.ndarray:
     return np.asarray([quad(*box) for box in boxes], np.float32).reshape(-1, 4, 2)
 
 
-def bounds(rows: np.ndarray) -> list[tuple[int, int, int, int]]:
+def bounds(rows: np.ndarray | None) -> list[tuple[int, int, int, int]]:
+    """The rows text_rows found, rounded; None (the crop read whole) fails the test."""
+    assert rows is not None, "no rows: the crop would be read whole"
     return [tuple(round(v) for v in (*row.min(axis=0), *row.max(axis=0))) for row in rows]
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ocrstack.config import KOREAN_RECOGNIZERS, recognizer_config
+from ocrstack.engine import InferenceEngine
 from ocrstack.pipeline.mixed_script import (
     better_reading,
     has_hangul,
@@ -62,14 +63,19 @@ def test_the_better_latin_reading_wins(first: tuple, second: tuple, kept: str) -
     assert better_reading(first, second)[0] == kept
 
 
-class TextEngine:
+class TextEngine(InferenceEngine):
     """A recognizer engine whose best path spells ``text`` at ``score`` for every crop."""
 
     def __init__(self, charset: str, text: str, score: float) -> None:
         self.charset, self.text, self.score, self.crops = charset, text, score, 0
 
-    input_names = ("image",)
-    output_names = ("probabilities",)
+    @property
+    def input_names(self) -> list[str]:
+        return ["image"]
+
+    @property
+    def output_names(self) -> list[str]:
+        return ["probabilities"]
 
     @property
     def metadata(self) -> dict[str, str]:

@@ -8,7 +8,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from ocrstack.config import detector_config, recognizer_config
+from ocrstack.config import Orientation, detector_config, recognizer_config
 from ocrstack.engine import InferenceEngine
 from ocrstack.pipeline.pipeline import OcrPipeline, Recognizer, TextLine
 from ocrstack.pipeline.stages import ImageTooSmallError
@@ -83,7 +83,7 @@ def page(rects) -> np.ndarray:
 
 def make(vertical: bool = False, **kwargs) -> tuple[OcrPipeline, FakeRecognizer, FakeRecognizer]:
     horizontal, column = FakeRecognizer(), FakeRecognizer()
-    recognizers = {"horizontal": Recognizer.from_engine(horizontal, REC)}
+    recognizers: dict[Orientation, Recognizer] = {"horizontal": Recognizer.from_engine(horizontal, REC)}
     if vertical:
         recognizers["vertical"] = Recognizer.from_engine(column, replace(REC, orientation="vertical"))
     return OcrPipeline(FakeDetector(), DET, recognizers, **kwargs), horizontal, column

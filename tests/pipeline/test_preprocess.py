@@ -29,7 +29,7 @@ REC = recognizer_config("text_recognition_ch")
         ((500, 4000), (256, 1984)),  # the long side would be 5888: capped at max_side_len
     ],
 )
-def test_min_policy_sizes(size, expected):
+def test_min_policy_sizes(size: tuple[int, int], expected: tuple[int, int]) -> None:
     assert detection_size(*size, DET) == expected
 
 
@@ -42,7 +42,7 @@ def test_min_policy_sizes(size, expected):
         ((10, 3000), (32, 960)),
     ],
 )
-def test_max_policy_sizes(size, expected):
+def test_max_policy_sizes(size: tuple[int, int], expected: tuple[int, int]) -> None:
     cfg = replace(DET, limit_type="max", limit_side_len=960)
     assert detection_size(*size, cfg) == expected
 
@@ -85,7 +85,7 @@ def test_normalize_computes_in_float32_exactly_as_the_parity_checks_did():
         Normalization(mean=(0.1, 0.2, 0.3), std=(0.3, 0.2, 0.1), channel_order="RGB"),
     ):
         pixels = image[..., ::-1] if norm.channel_order == "RGB" else image
-        mean, std = np.float32(norm.mean), np.float32(norm.std)
+        mean, std = np.array(norm.mean, np.float32), np.array(norm.std, np.float32)
         reference = ((pixels.astype(np.float32) * np.float32(norm.scale) - mean) / std).transpose(2, 0, 1)
         assert np.array_equal(normalize(image, norm), reference)
 
@@ -102,7 +102,7 @@ def test_detection_input_shape_and_ratio():
     ("size", "pad"),
     [((500, 500), 0), ((31, 100), 0), ((30, 100), 15), ((40, 800), 80), ((100, 900), 62)],
 )
-def test_detection_padding(size, pad):
+def test_detection_padding(size: tuple[int, int], pad: int) -> None:
     assert detection_padding(*size, DET) == pad
 
 
@@ -127,7 +127,7 @@ def test_pad_for_detection_adds_black_bands():
         ((100, 1), 320),
     ],
 )
-def test_choose_width_bucket(crop, bucket):
+def test_choose_width_bucket(crop: tuple[int, int], bucket: int) -> None:
     assert choose_width_bucket(*crop, REC) == bucket
 
 

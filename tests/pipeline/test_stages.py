@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ocrstack.config import detector_config, recognizer_config
+from ocrstack.config import Orientation, detector_config, recognizer_config
 from ocrstack.pipeline.stages import (
     DetectionPlan,
     black_value,
@@ -83,7 +83,7 @@ def test_cut_lines_orders_and_turns_vertical_crops() -> None:
 
 
 def test_route_falls_back_to_the_horizontal_model() -> None:
-    orientations = ["horizontal", "vertical", "horizontal"]
+    orientations: list[Orientation] = ["horizontal", "vertical", "horizontal"]
     assert route(orientations, ["horizontal"]) == {"horizontal": [0, 1, 2]}
     assert route(orientations, ["horizontal", "vertical"]) == {"horizontal": [0, 2], "vertical": [1]}
 

@@ -171,7 +171,8 @@ def test_small_blurred_english_lines_get_their_spaces_back():
                 line, (round(line.shape[1] * height / 72), height), interpolation=cv2.INTER_AREA
             )
             small = cv2.GaussianBlur(small, (0, 0), 0.6)
-            batch = recognition_batch([small], config, choose_width_bucket(*small.shape[:2], config))
+            small_h, small_w = small.shape[:2]
+            batch = recognition_batch([small], config, choose_width_bucket(small_h, small_w, config))
             classes, scores = recognizer.best_path(batch)
             ((plain, _),) = decode_best_path(classes, scores, recognizer.charset, None)
             ((spaced, _),) = decode_best_path(classes, scores, recognizer.charset, rule_for(config))

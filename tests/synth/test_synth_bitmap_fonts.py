@@ -50,15 +50,16 @@ def write_pcf(
     fmt = (0b100 | 0b1000 if big_endian else 0) | 0b10  # byte and bit order, rows padded to 4 bytes
     chars = list(glyphs)
     strings = b""
-    props = []
-    for name, value in {
+    props: list[tuple[int, int, int]] = []
+    prop_values: dict[str, str | int] = {
         "FOUNDRY": foundry,
         "FAMILY_NAME": family,
         "CHARSET_REGISTRY": registry,
         "PIXEL_SIZE": 4,
         "FONT_ASCENT": 3,
         "FONT_DESCENT": 1,
-    }.items():
+    }
+    for name, value in prop_values.items():
         name_at = len(strings)
         strings += name.encode() + b"\0"
         if isinstance(value, str):
@@ -95,9 +96,9 @@ def write_pcf(
     rows_, cols = sorted({c >> 8 for c in codes}), sorted({c & 0xFF for c in codes})
     first_row, last_row, first_col, last_col = rows_[0], rows_[-1], cols[0], cols[-1]
     table = []
-    for row in range(first_row, last_row + 1):
-        for col in range(first_col, last_col + 1):
-            table.append(codes.get(row << 8 | col, 0xFFFF))
+    for high in range(first_row, last_row + 1):
+        for low in range(first_col, last_col + 1):
+            table.append(codes.get(high << 8 | low, 0xFFFF))
     bounds = (first_col, last_col, first_row, last_row, 0)
     encodings = struct.pack("<i", fmt) + struct.pack(order + "5h", *bounds)
     encodings += struct.pack(order + f"{len(table)}H", *table)

@@ -107,12 +107,12 @@ def test_ground_truth_boxes_hold_the_ink() -> None:
     background = (250, 250, 245)
     page, truth = render_page(_page_lines(), background=background, seed=2)
     ink = _ink(page, background[::-1])
-    inside = np.zeros(ink.shape, dtype=np.uint8)
+    inside: np.ndarray = np.zeros(ink.shape, dtype=np.uint8)
     for quad, text in truth:
-        region = np.zeros_like(inside)
+        region: np.ndarray = np.zeros_like(inside)
         # Edge coordinates -> the pixels whose centres lie inside; one pixel of slack for antialiasing
         # along rotated edges.
-        cv2.fillPoly(region, [np.round(quad - 0.5).astype(np.int32)], 1)
+        cv2.fillPoly(region, [np.round(quad - 0.5).astype(np.int32)], (1,))
         region = cv2.dilate(region, np.ones((3, 3), np.uint8))
         assert ink[region > 0].mean() > 0.1, f"box of {text!r} holds little ink"
         inside |= region

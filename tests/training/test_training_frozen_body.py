@@ -8,13 +8,20 @@ import pytest
 import torch
 
 from ocrstack.models import build_model
+from ocrstack.models.korean_ppocr_rec import KoreanPPOCRRecognizer
 from training.frozen_body import FrozenPrefix, PrefixedRecognizer
+
+
+def ppocr_recognizer() -> KoreanPPOCRRecognizer:
+    model = build_model("korean_ppocrv4_rec", 30)
+    assert isinstance(model, KoreanPPOCRRecognizer)
+    return model
 
 
 @pytest.mark.parametrize("stages", [4, 5])
 def test_onnxruntime_prefix_matches_pytorch_and_freezes_its_weights(tmp_path: Path, stages: int) -> None:
     torch.manual_seed(0)
-    model = build_model("korean_ppocrv4_rec", 30).eval()
+    model = ppocr_recognizer().eval()
     frozen = FrozenPrefix(model, stages, tmp_path, torch.device("cpu"))
     assert frozen.session is not None and (tmp_path / f"frozen_prefix_{stages}.onnx").exists()
     x = torch.rand(2, 3, 48, 136)
@@ -26,14 +33,14 @@ def test_onnxruntime_prefix_matches_pytorch_and_freezes_its_weights(tmp_path: Pa
 
 
 def test_prefix_length_is_checked(tmp_path: Path) -> None:
-    model = build_model("korean_ppocrv4_rec", 30)
+    model = ppocr_recognizer()
     with pytest.raises(ValueError, match="stages"):
         FrozenPrefix(model, 6, tmp_path, torch.device("cpu"))
 
 
 def test_a_recognizer_read_through_its_prefix_gives_its_probabilities(tmp_path: Path) -> None:
     torch.manual_seed(1)
-    model = build_model("korean_ppocrv4_rec", 30).eval()
+    model = ppocr_recognizer().eval()
     reader = PrefixedRecognizer(model, FrozenPrefix(model, 5, tmp_path, torch.device("cpu")))
     x = torch.rand(3, 3, 48, 96)
     with torch.no_grad():
