@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from ocrstack.models.korean_rec import INPUT_HEIGHT, JamoScores
+from ocrstack.models.korean_rec import INPUT_HEIGHT, JamoScores, check_line_height
 from ocrstack.models.ppocr_rec import PPOCRv4Recognizer
 
 SEQUENCE_STRIDE = 8
@@ -41,13 +41,10 @@ class KoreanPPOCRRecognizer(PPOCRv4Recognizer):
 
     def set_charset(self, charset: Sequence[str]) -> None:
         """Tie the head's jamo scores to the charset's Hangul syllables."""
-        if len(charset) + 1 != self.num_classes:
-            raise ValueError(f"{len(charset)} characters + blank != {self.num_classes} classes")
         self.jamo.set_table(charset)
 
     def logits(self, image: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_tracing() and image.shape[2] != INPUT_HEIGHT:
-            raise ValueError(f"input must be [N, 3, {INPUT_HEIGHT}, W], got {tuple(image.shape)}")
+        check_line_height(image)
         sequence = self.sequence(image)
         return self.classifier(sequence) + self.jamo(sequence)
 

@@ -115,6 +115,13 @@ def jamo_table(charset: Sequence[str]) -> torch.Tensor:
     return table
 
 
+def check_line_height(image: torch.Tensor) -> None:
+    """ValueError unless ``image`` is ``[N, 3, INPUT_HEIGHT, W]``. The check reads a static size, so it is
+    skipped under tracing, which would only warn about it."""
+    if not torch.jit.is_tracing() and image.shape[2] != INPUT_HEIGHT:
+        raise ValueError(f"input must be [N, 3, {INPUT_HEIGHT}, W], got {tuple(image.shape)}")
+
+
 class JamoScores(nn.Module):
     """Features ``[N, T, F]`` -> ``[N, T, num_classes]``: each class's summed jamo scores (0 for a class
     without jamo). Starts at zero (zero weights), so adding it to a trained head changes nothing at first.
@@ -132,6 +139,10 @@ class JamoScores(nn.Module):
         return self.table  # type: ignore[return-value]
 
     def set_table(self, charset: Sequence[str]) -> None:
+        """Tie the scores to the charset's Hangul syllables (the charset fills every class but the blank)."""
+        classes = self._table.shape[1]
+        if len(charset) + 1 != classes:
+            raise ValueError(f"{len(charset)} characters + blank != {classes} classes")
         self._table.copy_(jamo_table(charset))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -211,15 +222,11 @@ class KoreanRecognizer(nn.Module):
 
     def set_charset(self, charset: Sequence[str]) -> None:
         """Tie the head's jamo scores to the charset's Hangul syllables (see the module docstring)."""
-        if len(charset) + 1 != self.num_classes:
-            raise ValueError(f"{len(charset)} characters + blank != {self.num_classes} classes")
         self.jamo.set_table(charset)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Raw class scores ``[N, T, num_classes]``."""
-        # The check reads a static size; skipped under tracing, which would only warn about it.
-        if not torch.jit.is_tracing() and x.shape[2] != INPUT_HEIGHT:
-            raise ValueError(f"input must be [N, 3, {INPUT_HEIGHT}, W], got {tuple(x.shape)}")
+        check_line_height(x)
         features = self.backbone(x)
         features, _ = self.lstm(features)
         features = self.dropout(features)

@@ -1,5 +1,5 @@
 """Real processes on loopback for the gateway tests: the shared Triton server (tests/conftest.py), the
-Papago-compatible server in a few set-ups, and gateways wired to them."""
+Papago-compatible server in a few set-ups, and gateways wired to them; and a small PNG page."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from devtools.stack import ServiceProcess, gateway_process, local_papago_env
@@ -97,3 +99,11 @@ def image_server(services_stack: ExitStack, tmp_path_factory: pytest.TempPathFac
     server = services_stack.enter_context(ServiceProcess("http.server", args, {}, folder.parent / "http.log"))
     server.wait_http(f"http://127.0.0.1:{port}/index.txt", timeout_s=30)
     return f"http://127.0.0.1:{port}", folder
+
+
+@pytest.fixture(scope="session")
+def png() -> bytes:
+    """A small page with a little dark text on white, for requests whose reading does not matter."""
+    image = np.full((32, 64, 3), 255, np.uint8)
+    cv2.putText(image, "ab", (4, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
+    return cv2.imencode(".png", image)[1].tobytes()

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import cv2
 import httpx
-import numpy as np
 import pytest
 from fastapi import FastAPI
 
@@ -58,13 +56,6 @@ async def post_many(app: FastAPI, png: bytes, count: int, path: str = "/ocr") ->
         return list(
             await asyncio.gather(*(client.post(path, content=png, headers=headers) for _ in range(count)))
         )
-
-
-@pytest.fixture(scope="module")
-def png() -> bytes:
-    image = np.full((32, 64, 3), 255, np.uint8)
-    cv2.putText(image, "ab", (4, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
-    return cv2.imencode(".png", image)[1].tobytes()
 
 
 def test_beyond_in_flight_and_queue_is_503_with_retry_after(png: bytes) -> None:

@@ -89,13 +89,6 @@ def call(app: FastAPI, method: str, path: str, **kwargs: Any) -> httpx.Response:
     return asyncio.run(go())
 
 
-@pytest.fixture(scope="module")
-def png() -> bytes:
-    image = np.full((32, 64, 3), 255, np.uint8)
-    cv2.putText(image, "ab", (4, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
-    return cv2.imencode(".png", image)[1].tobytes()
-
-
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
