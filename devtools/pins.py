@@ -3,22 +3,43 @@
     python -m devtools.pins torch                    # the train extra's torch pin
     python -m devtools.pins without-dependencies     # what pip installs with --no-deps (see pyproject.toml)
 
-Standard library only: the Makefile runs it in a virtual environment that has nothing installed yet.
+The command line needs the standard library only: the Makefile runs it in a virtual environment that has
+nothing installed yet. :func:`requirements_for` (for the tests) needs ``packaging``.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 import tomllib
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 
-def _name_of(requirement: str) -> str:
+def requirement_name(requirement: str) -> str:
+    """The distribution name a requirement line starts with, as written."""
     return re.split(r"[\s\[=<>!~;]", requirement, maxsplit=1)[0]
+
+
+def normalize(name: str) -> str:
+    """A distribution name in its normalised form (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirements_for(requirements: Iterable[str], python: str) -> dict[str, Requirement]:
+    """The requirements that apply on ``python`` (their markers evaluated), by normalised name."""
+    from packaging.requirements import Requirement
+
+    environment = {"python_version": python, "extra": ""}
+    chosen = [Requirement(r) for r in requirements]
+    return {normalize(r.name): r for r in chosen if r.marker is None or r.marker.evaluate(environment)}
 
 
 def project_requirement(name: str, pyproject: Path = PYPROJECT) -> str:

@@ -37,11 +37,17 @@ class ServiceProcess(ManagedProcess):
     """A Python service run as ``python -m MODULE ARGS`` with its output in ``log``; a context manager
     that stops it (SIGTERM, then SIGKILL) on exit."""
 
+    stop_timeout_s = 10.0
+
     def __init__(self, module: str, args: Sequence[str], env: Mapping[str, str], log: Path | None) -> None:
         # The applications run from the checkout, not from site-packages: found wherever the caller stands.
         path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-        environment = {**os.environ, "PYTHONPATH": path, **env}
-        super().__init__([sys.executable, "-m", module, *args], environment, log)
+        super().__init__(log)
+        self.command = [sys.executable, "-m", module, *args]
+        self.env = {**os.environ, "PYTHONPATH": path, **env}
+
+    def launch(self) -> tuple[list[str], dict[str, str] | None]:
+        return self.command, self.env
 
     def wait_http(self, url: str, timeout_s: float = 60.0) -> None:
         """Until ``url`` answers 200; LauncherError (with the log's tail) if the process dies or times out."""
@@ -56,9 +62,6 @@ class ServiceProcess(ManagedProcess):
                 pass
             time.sleep(0.2)
         raise LauncherError(f"{url} did not answer within {timeout_s:.0f} s:\n{self.log_tail()}")
-
-    def stop(self, timeout_s: float = 10.0) -> int | None:
-        return super().stop(timeout_s)
 
 
 def papago_compatible(port: int, log: Path | None) -> ServiceProcess:

@@ -37,7 +37,7 @@ class BackendError(Exception):
 
 # gRPC status codes -> the gateway's answer. Only the code decides, never the message: the python
 # models answer request errors as INVALID_ARG and their own failures as INTERNAL
-# (ocrstack.serving.python_models.triton_io.error_response), and Triton keeps the code through the ensembles.
+# (ocrstack.serving.errors.error_response), and Triton keeps the code through the ensembles.
 UNAVAILABLE_CODES = frozenset({"UNAVAILABLE", "UNKNOWN", "CANCELLED", "RESOURCE_EXHAUSTED", "UNIMPLEMENTED"})
 NOT_LOADED_CODES = frozenset({"NOT_FOUND", "FAILED_PRECONDITION"})
 REQUEST_CODES = frozenset({"INVALID_ARGUMENT", "OUT_OF_RANGE"})

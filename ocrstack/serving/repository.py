@@ -6,6 +6,7 @@ Python models use this at ``initialize`` to learn what the recognizers next to t
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
@@ -29,6 +30,7 @@ def latest_version_dir(model_dir: Path) -> Path:
     return max(versions, key=lambda p: int(p.name))
 
 
+@functools.cache
 def _onnx_metadata_message() -> type[Message]:
     """The part of ONNX's ``ModelProto`` that holds custom metadata (field 14, ``metadata_props``), as a
     message of its own: a model file parses into it with every other field skipped, so reading a charset
@@ -57,12 +59,9 @@ def _onnx_metadata_message() -> type[Message]:
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("ocrstack_onnx.ModelProto"))
 
 
-_ONNX_METADATA = _onnx_metadata_message()
-
-
 def onnx_metadata(model_dir: Path) -> dict[str, str]:
     """Custom metadata of the latest version's ``model.onnx``."""
-    model = _ONNX_METADATA.FromString((latest_version_dir(model_dir) / "model.onnx").read_bytes())
+    model = _onnx_metadata_message().FromString((latest_version_dir(model_dir) / "model.onnx").read_bytes())
     return {entry.key: entry.value for entry in model.metadata_props}
 
 

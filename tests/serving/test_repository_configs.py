@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import ast
 import copy
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 import tomllib
-from packaging.requirements import Requirement
 from tritonclient.grpc import model_config_pb2 as mc
 
 from convert.repository_checks import (
@@ -36,6 +34,7 @@ from convert.repository_checks import (
     version_problems,
 )
 from devtools.imports import third_party_imports
+from devtools.pins import requirements_for
 from ocrstack.config import DETECTORS, RECOGNIZERS, sequential_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -161,11 +160,9 @@ STUB_MODULES = {"triton_python_backend_utils"}  # provided by the python backend
 def image_pins(requirements: Iterable[str], python: str = "3.10") -> dict[str, str]:
     """``name -> version`` of the requirements that apply on the image's Python (markers evaluated)."""
     pins = {}
-    for line in requirements:
-        requirement = Requirement(line)
-        if requirement.marker is None or requirement.marker.evaluate({"python_version": python, "extra": ""}):
-            (specifier,) = requirement.specifier
-            pins[re.sub(r"[-_.]+", "-", requirement.name).lower()] = specifier.version
+    for name, requirement in requirements_for(requirements, python).items():
+        (specifier,) = requirement.specifier  # one exact pin each
+        pins[name] = specifier.version
     return pins
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -15,25 +14,26 @@ if TYPE_CHECKING:
 
 
 class ManagedProcess:
-    """``command`` run with ``env``, its output appended to ``log`` (or inherited without one); a context
-    manager that stops it on exit. Subclasses that build their command at start override ``launch``."""
+    """The child process :meth:`launch` describes, its output appended to ``log`` (or inherited without
+    one); a context manager that stops it on exit."""
 
-    def __init__(self, command: Sequence[str], env: Mapping[str, str] | None, log: Path | None) -> None:
-        self.command = list(command)
-        self.env = None if env is None else dict(env)
+    stop_timeout_s = 30.0  # how long :meth:`stop` waits after SIGTERM before SIGKILL
+
+    def __init__(self, log: Path | None) -> None:
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
     def launch(self) -> tuple[list[str], dict[str, str] | None]:
-        """The command line and environment to start with."""
-        return self.command, self.env
+        """The command line and environment (None: this process's) to start with."""
+        raise NotImplementedError
 
     def start(self) -> Self:
         command, env = self.launch()
-        output = self.log.open("ab") if self.log else None
-        self.process = subprocess.Popen(
-            command, env=env, stdout=output, stderr=subprocess.STDOUT if output else None
-        )
+        if self.log is None:
+            self.process = subprocess.Popen(command, env=env)
+        else:
+            with self.log.open("ab") as output:  # the child keeps its own copy of the file
+                self.process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
         return self
 
     @property
@@ -41,13 +41,14 @@ class ManagedProcess:
         """None while it runs (or before it started), else its exit status."""
         return None if self.process is None else self.process.poll()
 
-    def stop(self, timeout_s: float = 30.0) -> int | None:
-        """SIGTERM (a clean shutdown), then SIGKILL if it has not exited within ``timeout_s``."""
+    def stop(self, timeout_s: float | None = None) -> int | None:
+        """SIGTERM (a clean shutdown), then SIGKILL if it has not exited within ``timeout_s`` (default:
+        :attr:`stop_timeout_s`)."""
         if self.process is None or self.process.poll() is not None:
             return self.returncode
         self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout_s)
+            return self.process.wait(self.stop_timeout_s if timeout_s is None else timeout_s)
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()

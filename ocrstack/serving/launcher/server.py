@@ -160,7 +160,7 @@ class TritonServer(ManagedProcess):
     its models and exits)."""
 
     def __init__(self, options: ServerOptions, log_file: Path | None = None) -> None:
-        super().__init__([], None, log_file)
+        super().__init__(log_file)
         self.options = options
 
     def launch(self) -> tuple[list[str], dict[str, str] | None]:
